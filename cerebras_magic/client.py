@@ -1,0 +1,412 @@
+"""HTTP clients for the Cerebras API (and any OpenAI-compatible server).
+
+`_Core` holds everything that is not I/O: configuration, request building and validation, retry
+decisions, error and chunk parsing. `Client` and `AsyncClient` only move bytes, so the two can never
+drift apart. Retries happen only before a response body starts; a stream is never replayed.
+"""
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import logging
+import os
+import random
+import time
+from typing import Any, AsyncIterator, Iterator, Optional, Union
+
+import httpx
+from pydantic import ValidationError
+
+from . import errors as E
+from .sse import DONE, SSEDecoder
+from .types import (ChatCompletion, ChatCompletionChunk, ChatRequest, Completion, CompletionRequest, Model,
+                    ModelList, RateLimit)
+
+log = logging.getLogger("cerebras_magic")
+
+DEFAULT_BASE_URL = "https://api.cerebras.ai"
+DEFAULT_MODEL = "llama3.1-8b"
+RETRY_STATUSES = frozenset({408, 409, 429}) | frozenset(range(500, 600))
+
+_KINDS = {  # endpoint -> (path, request model, response model, chunk model)
+    "chat": ("/v1/chat/completions", ChatRequest, ChatCompletion, ChatCompletionChunk),
+    "completion": ("/v1/completions", CompletionRequest, Completion, Completion),
+}
+
+
+def normalize_base_url(url: str) -> str:
+    """Accept 'https://host', 'https://host/' and 'https://host/v1' alike."""
+    url = url.strip().rstrip("/")
+    return url[:-3].rstrip("/") if url.endswith("/v1") else url
+
+
+def backoff_delay(attempt: int, headers=None) -> float:
+    """The official SDK's schedule: Retry-After(-ms) when 0 < value <= 60 s, else jittered exponential."""
+    headers = headers or {}
+    value = None
+    try:
+        if headers.get("retry-after-ms") is not None:
+            value = float(headers["retry-after-ms"]) / 1000
+        elif headers.get("retry-after") is not None:
+            raw = headers["retry-after"]
+            try:
+                value = float(raw)
+            except ValueError:
+                when = email.utils.parsedate_to_datetime(raw)
+                value = when.timestamp() - time.time()
+    except (TypeError, ValueError):
+        value = None
+    if value is not None and 0 < value <= 60:
+        return value
+    return min(0.5 * 2 ** attempt, 8.0) * (1 - 0.25 * random.random())
+
+
+class _Core:
+    def __init__(self, api_key: Optional[str] = None, base_url: Optional[str] = None, *,
+                 model: Optional[str] = None, timeout: Union[float, httpx.Timeout, None] = 60.0,
+                 max_retries: int = 2, default_headers: Optional[dict] = None):
+        key = api_key if api_key is not None else os.environ.get("CEREBRAS_API_KEY")
+        self._api_key = key or None
+        self.base_url = normalize_base_url(base_url or os.environ.get("CEREBRAS_BASE_URL") or DEFAULT_BASE_URL)
+        self.default_model = model or DEFAULT_MODEL
+        self.timeout = timeout if isinstance(timeout, httpx.Timeout) or timeout is None else httpx.Timeout(timeout, connect=5.0)
+        self.max_retries = max_retries
+        self.default_headers = dict(default_headers or {})
+
+    def __repr__(self) -> str:
+        key = "set" if self._api_key else "unset"
+        return f"{type(self).__name__}(base_url={self.base_url!r}, model={self.default_model!r}, api_key={key})"
+
+    @property
+    def has_key(self) -> bool:
+        return self._api_key is not None
+
+    # -- request building (shared) --------------------------------------------------------------
+    def build(self, kind: str, first: Any, params: dict):
+        """Validate the call's parameters into a request model (ParameterError on bad input)."""
+        path, req_model, _, _ = _KINDS[kind]
+        params = {k: v for k, v in params.items() if v is not None}
+        params.setdefault("model", self.default_model)
+        if kind == "chat":
+            params["messages"] = [{"role": "user", "content": first}] if isinstance(first, str) else first
+        else:
+            params["prompt"] = first
+        return req_model.build(**params)
+
+    def headers(self, extra: Optional[dict] = None, *, redacted: bool = False) -> dict:
+        h = {"Accept": "application/json", "User-Agent": "cerebras-magic/0.1", **self.default_headers, **(extra or {})}
+        if self._api_key:
+            h["Authorization"] = "Bearer ***" if redacted else f"Bearer {self._api_key}"
+        elif self.base_url == DEFAULT_BASE_URL:
+            raise E.MissingAPIKeyError()
+        return h
+
+    def body(self, req, stream: bool, extra_body: Optional[dict]) -> dict:
+        body = req.to_json()
+        body["stream"] = stream
+        body.update(extra_body or {})
+        return body
+
+    def dump_request(self, kind: str, first: Any, *, stream: bool = True, extra_body=None, extra_headers=None,
+                     **params) -> dict:
+        """The exact request that would be sent, with the key redacted (for --dry-run and debugging)."""
+        req = self.build(kind, first, params)
+        return {"method": "POST", "url": self.base_url + _KINDS[kind][0],
+                "headers": self.headers(extra_headers, redacted=True), "json": self.body(req, stream, extra_body)}
+
+    # -- response handling (shared) -------------------------------------------------------------
+    def status_error(self, response: httpx.Response, raw: bytes, where: str) -> E.APIStatusError:
+        return E.status_error(response.status_code, raw, where=where, headers=response.headers, secret=self._api_key)
+
+    def transport_error(self, exc: Exception, where: str) -> E.APIConnectionError:
+        cls = E.APITimeoutError if isinstance(exc, httpx.TimeoutException) else E.APIConnectionError
+        reason = E.redact(str(exc) or type(exc).__name__, self._api_key)
+        return cls(f"{cls.__name__} on {where} at {self.base_url}: {reason}. {cls.hint[0].upper()}{cls.hint[1:]}.")
+
+    def retry_delay(self, err: E.CerebrasError, attempt: int) -> Optional[float]:
+        if attempt >= self.max_retries:
+            return None
+        headers = err.headers if isinstance(err, E.APIStatusError) else {}
+        verdict = str(headers.get("x-should-retry", "")).lower()
+        if verdict == "false":
+            return None
+        if verdict != "true" and isinstance(err, E.APIStatusError) and err.status_code not in RETRY_STATUSES:
+            return None
+        return backoff_delay(attempt, headers)
+
+    def parse(self, model, raw: bytes, response: httpx.Response, where: str):
+        try:
+            obj = model.model_validate_json(raw)
+        except ValidationError:
+            raise E.StreamError(f"unreadable response body from {where}: {raw[:120]!r}") from None
+        if hasattr(obj, "_ratelimit"):
+            obj._ratelimit = RateLimit.from_headers(response.headers)
+        return obj
+
+    def chunk(self, chunk_model, data: bytes, where: str, count: int):
+        """One SSE data payload -> a typed chunk; None at [DONE]; typed error for an error event."""
+        if data == DONE:
+            return None
+        try:
+            obj = chunk_model.model_validate_json(data)
+        except ValidationError:
+            raise E.StreamError(f"malformed chunk #{count + 1} in the stream of {where}: {data[:80]!r}") from None
+        extra = obj.__pydantic_extra__
+        if extra and extra.get("error"):
+            status = extra.get("status_code") or 500
+            raise E.status_error(int(status), {"error": extra["error"]} if isinstance(extra["error"], dict) else
+                                 {"message": str(extra["error"])}, where=where, secret=self._api_key, in_stream=True)
+        return obj
+
+    def broken_stream(self, exc: Exception, where: str, count: int) -> E.StreamError:
+        reason = E.redact(str(exc) or type(exc).__name__, self._api_key)
+        return E.StreamError(f"the stream of {where} broke after {count} chunks: {reason}")
+
+
+class _StreamBase:
+    """What sync and async streams share: decoding reads into chunks, rate limits, timing marks."""
+
+    def __init__(self, core: _Core, response: httpx.Response, chunk_model, where: str, started: float):
+        self._core, self.response, self._model, self.where = core, response, chunk_model, where
+        self._dec = SSEDecoder()
+        self._error: Optional[Exception] = None
+        self.ratelimit = RateLimit.from_headers(response.headers)
+        self.started_at = started          # perf_counter when the request was sent
+        self.headers_at = time.perf_counter()
+        self.first_byte_at: Optional[float] = None
+        self.chunks = 0
+
+    def _decode(self, raw: Optional[bytes]) -> tuple:
+        """One network read (None at the end of the body) -> (chunks, finished).
+
+        An error event is raised only after the chunks decoded before it were handed out."""
+        if raw is None:
+            events = self._dec.close()
+        else:
+            if self.first_byte_at is None:
+                self.first_byte_at = time.perf_counter()
+            events = self._dec.feed(raw)
+        out = []
+        for ev in events:
+            try:
+                obj = self._core.chunk(self._model, ev.data, self.where, self.chunks)
+            except E.CerebrasError as exc:
+                self._error = exc
+                return out, True
+            if obj is None:
+                return out, True
+            self.chunks += 1
+            out.append(obj)
+        return out, False
+
+    def _broken(self, exc: Exception) -> E.StreamError:
+        return self._core.broken_stream(exc, self.where, self.chunks)
+
+
+class Stream(_StreamBase):
+    """Iterator of typed chunks; closing it (or breaking out, or Ctrl-C) closes the connection."""
+
+    def __iter__(self) -> Iterator:
+        try:
+            for raw in self.response.iter_bytes():
+                chunks, done = self._decode(raw)
+                yield from chunks
+                if done:
+                    break
+            else:
+                yield from self._decode(None)[0]
+        except httpx.HTTPError as exc:
+            raise self._broken(exc) from None
+        finally:
+            self.response.close()
+        if self._error is not None:
+            raise self._error
+
+    def close(self) -> None:
+        self.response.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class AsyncStream(_StreamBase):
+    """Async iterator of typed chunks; `aclose()` (or cancelling the task) closes the connection."""
+
+    async def __aiter__(self) -> AsyncIterator:
+        try:
+            done = False
+            async for raw in self.response.aiter_bytes():
+                chunks, done = self._decode(raw)
+                for c in chunks:
+                    yield c
+                if done:
+                    break
+            if not done:
+                for c in self._decode(None)[0]:
+                    yield c
+        except httpx.HTTPError as exc:
+            raise self._broken(exc) from None
+        finally:
+            await self.response.aclose()
+        if self._error is not None:
+            raise self._error
+
+    async def aclose(self) -> None:
+        await self.response.aclose()
+
+    async def __aenter__(self):
+        return self
+
+    async def __aexit__(self, *exc):
+        await self.aclose()
+
+
+class Client(_Core):
+    """Synchronous client. `chat`/`complete` return a typed response, or a `Stream` with stream=True."""
+
+    def __init__(self, api_key: Optional[str] = None, base_url: Optional[str] = None, *,
+                 http_client: Optional[httpx.Client] = None, **options):
+        super().__init__(api_key, base_url, **options)
+        self._http = http_client or httpx.Client(timeout=self.timeout)
+
+    def chat(self, messages, *, stream: bool = False, extra_headers=None, extra_body=None, **params):
+        return self._call("chat", messages, stream, extra_headers, extra_body, params)
+
+    def complete(self, prompt, *, stream: bool = False, extra_headers=None, extra_body=None, **params):
+        return self._call("completion", prompt, stream, extra_headers, extra_body, params)
+
+    def models(self) -> list:
+        return self._get("/v1/models", ModelList).data
+
+    def model(self, model_id: str) -> Model:
+        return self._get(f"/v1/models/{model_id}", Model)
+
+    def _get(self, path: str, model):
+        where = f"GET {path}"
+        response = self._send(self._http.build_request("GET", self.base_url + path, headers=self.headers()), where)
+        raw = self._read(response, where)
+        return self.parse(model, raw, response, where)
+
+    def _call(self, kind, first, stream, extra_headers, extra_body, params):
+        path, _, response_model, chunk_model = _KINDS[kind]
+        req = self.build(kind, first, params)
+        where = f"POST {path}"
+        request = self._http.build_request("POST", self.base_url + path, headers=self.headers(extra_headers),
+                                           json=self.body(req, stream, extra_body))
+        started = time.perf_counter()
+        response = self._send(request, where)
+        if stream:
+            return Stream(self, response, chunk_model, where, started)
+        return self.parse(response_model, self._read(response, where), response, where)
+
+    def _read(self, response: httpx.Response, where: str) -> bytes:
+        try:
+            return response.read()
+        except httpx.HTTPError as exc:
+            raise self.transport_error(exc, where) from None
+        finally:
+            response.close()
+
+    def _send(self, request: httpx.Request, where: str) -> httpx.Response:
+        attempt = 0
+        while True:
+            try:
+                response = self._http.send(request, stream=True)
+            except httpx.HTTPError as exc:
+                err = self.transport_error(exc, where)
+            else:
+                if response.status_code < 400:
+                    return response
+                err = self.status_error(response, self._read(response, where), where)
+            delay = self.retry_delay(err, attempt)
+            log.debug("%s failed (%s); retry in %s", where, type(err).__name__, delay)
+            if delay is None:
+                raise err
+            attempt += 1
+            time.sleep(delay)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class AsyncClient(_Core):
+    """The async twin of `Client`: same arguments, awaitable methods, `AsyncStream` with stream=True."""
+
+    def __init__(self, api_key: Optional[str] = None, base_url: Optional[str] = None, *,
+                 http_client: Optional[httpx.AsyncClient] = None, **options):
+        super().__init__(api_key, base_url, **options)
+        self._http = http_client or httpx.AsyncClient(timeout=self.timeout)
+
+    async def chat(self, messages, *, stream: bool = False, extra_headers=None, extra_body=None, **params):
+        return await self._call("chat", messages, stream, extra_headers, extra_body, params)
+
+    async def complete(self, prompt, *, stream: bool = False, extra_headers=None, extra_body=None, **params):
+        return await self._call("completion", prompt, stream, extra_headers, extra_body, params)
+
+    async def models(self) -> list:
+        return (await self._get("/v1/models", ModelList)).data
+
+    async def model(self, model_id: str) -> Model:
+        return await self._get(f"/v1/models/{model_id}", Model)
+
+    async def _get(self, path: str, model):
+        where = f"GET {path}"
+        response = await self._send(self._http.build_request("GET", self.base_url + path, headers=self.headers()), where)
+        raw = await self._read(response, where)
+        return self.parse(model, raw, response, where)
+
+    async def _call(self, kind, first, stream, extra_headers, extra_body, params):
+        path, _, response_model, chunk_model = _KINDS[kind]
+        req = self.build(kind, first, params)
+        where = f"POST {path}"
+        request = self._http.build_request("POST", self.base_url + path, headers=self.headers(extra_headers),
+                                           json=self.body(req, stream, extra_body))
+        started = time.perf_counter()
+        response = await self._send(request, where)
+        if stream:
+            return AsyncStream(self, response, chunk_model, where, started)
+        return self.parse(response_model, await self._read(response, where), response, where)
+
+    async def _read(self, response: httpx.Response, where: str) -> bytes:
+        try:
+            return await response.aread()
+        except httpx.HTTPError as exc:
+            raise self.transport_error(exc, where) from None
+        finally:
+            await response.aclose()
+
+    async def _send(self, request: httpx.Request, where: str) -> httpx.Response:
+        attempt = 0
+        while True:
+            try:
+                response = await self._http.send(request, stream=True)
+            except httpx.HTTPError as exc:
+                err = self.transport_error(exc, where)
+            else:
+                if response.status_code < 400:
+                    return response
+                err = self.status_error(response, await self._read(response, where), where)
+            delay = self.retry_delay(err, attempt)
+            log.debug("%s failed (%s); retry in %s", where, type(err).__name__, delay)
+            if delay is None:
+                raise err
+            attempt += 1
+            await asyncio.sleep(delay)
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self):
+        return self
+
+    async def __aexit__(self, *exc):
+        await self.aclose()

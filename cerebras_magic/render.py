@@ -1,0 +1,166 @@
+"""Showing a Result in a notebook: a live view while it streams, then a safe final render with a footer.
+
+While streaming, the cell shows plain text (the front end escapes it) through one display handle,
+updated at most `rate` times a second: the number of display messages depends on elapsed time, not on
+the token count. At the end that handle is emptied and the final render is displayed as its own output,
+so saved notebooks, nbval (which ignores display updates) and live front ends all hold the same outputs. The final render is Markdown with raw HTML disabled (shown as text), no images (a
+remote image in model output can leak data) and no `javascript:` links.
+"""
+from __future__ import annotations
+
+import html
+import json
+import re
+import sys
+import time
+from typing import Optional
+
+FORMATS = ("markdown", "text", "code", "json")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u202a-\u202e\u2066-\u2069]")
+_md = None
+
+STYLE = ("<style>.cm-out{font-family:var(--jp-content-font-family,inherit)}"
+         ".cm-foot{margin-top:.4em;font-size:85%;color:var(--jp-ui-font-color2,#666);"
+         "font-family:var(--jp-code-font-family,monospace)}.cm-warn{color:var(--jp-warn-color0,#b35c00)}"
+         ".cm-err{color:var(--jp-error-color1,#c62828)}.cm-out pre{white-space:pre-wrap}</style>")
+
+
+def plain(text: str) -> str:
+    """Text safe for a terminal: control characters (ANSI escapes, bidi overrides) made visible."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100 else f"\\u{ord(m.group()):04x}", text)
+
+
+def markdown_html(text: str) -> str:
+    global _md
+    if _md is None:
+        from markdown_it import MarkdownIt
+        _md = MarkdownIt("commonmark", {"html": False}).enable(["table", "strikethrough"]).disable("image")
+    return _md.render(plain(text))
+
+
+def body_html(text: str, fmt: str = "markdown") -> str:
+    if fmt == "markdown":
+        return markdown_html(text)
+    if fmt == "json":
+        try:
+            text = json.dumps(json.loads(text), indent=2, ensure_ascii=False)
+        except ValueError:
+            pass
+        return f'<pre><code class="language-json">{html.escape(plain(text))}</code></pre>'
+    if fmt == "code":
+        return f"<pre><code>{html.escape(plain(_strip_fence(text)))}</code></pre>"
+    return f"<pre>{html.escape(plain(text))}</pre>"
+
+
+def _strip_fence(text: str) -> str:
+    m = re.fullmatch(r"\s*```[^\n]*\n(.*?)\n?```\s*", text, re.S)
+    return m.group(1) if m else text
+
+
+def _num(x: Optional[float], fmt: str) -> Optional[str]:
+    return None if x is None else format(x, fmt)
+
+
+def footer_parts(r) -> list:
+    """The stats line: model, tokens, TTFT, tokens/s, server time, finish reason, backend, status."""
+    u = r.usage
+    parts = [r.model or "?"]
+    if u is not None and u.prompt_tokens is not None:
+        parts.append(f"{u.prompt_tokens:,} → {r.completion_tokens or 0:,} tokens")
+    elif r.completion_tokens:
+        parts.append(f"{r.completion_tokens:,} tokens")
+    if r.ttft is not None:
+        parts.append(f"TTFT {r.ttft * 1000:,.0f} ms")
+    if r.tokens_per_second:
+        parts.append(f"{r.tokens_per_second:,.0f} tok/s")
+    if r.time_info is not None and r.time_info.total_time is not None:
+        parts.append(f"server {r.time_info.total_time:.3f} s")
+    if r.finish_reason:
+        parts.append("finish: length (cut at max tokens)" if r.finish_reason == "length" else f"finish: {r.finish_reason}")
+    if r.backend and "api.cerebras.ai" not in r.backend:
+        parts.append(f"via {re.sub(r'^https?://', '', r.backend)}")
+    return parts
+
+
+def status_note(r) -> Optional[str]:
+    if r.status == "interrupted":
+        return "⏹ interrupted: partial answer kept"
+    if r.status == "error":
+        return f"✖ {r.error}"
+    return None
+
+
+def final_bundle(r, fmt: str = "markdown") -> dict:
+    """The MIME bundle of a finished Result: safe HTML plus a plain-text twin."""
+    foot = " · ".join(footer_parts(r))
+    note = status_note(r)
+    out = [STYLE, '<div class="cm-out">']
+    if r.reasoning:
+        out.append(f"<details><summary>reasoning ({len(r.reasoning):,} chars)</summary><pre>"
+                   f"{html.escape(plain(r.reasoning))}</pre></details>")
+    if r.text or not r.tool_calls:
+        out.append(body_html(r.text, fmt))
+    if r.tool_calls:
+        out.append(f"<pre><code class=\"language-json\">{html.escape(json.dumps(r.tool_calls, indent=2, ensure_ascii=False))}</code></pre>")
+    if note:
+        css = "cm-warn" if r.status == "interrupted" else "cm-err"
+        out.append(f'<div class="{css}">{html.escape(note)}</div>')
+    warn = ' class="cm-warn"' if r.finish_reason == "length" else ""
+    out.append(f'<div class="cm-foot"><span{warn}>{html.escape(foot)}</span></div></div>')
+    text = plain(r.text) + ("\n" + note if note else "") + "\n── " + foot
+    return {"text/html": "".join(out), "text/plain": text}
+
+
+class CellRenderer:
+    """Observer that streams a Result into the current cell through one display handle."""
+
+    def __init__(self, fmt: str = "markdown", rate: float = 20.0, stream: bool = True):
+        self.fmt, self.interval, self.stream = fmt, 1.0 / max(rate, 0.1), stream
+        self.handle = None
+        self.updates = 0      # display messages sent (the first display counts as one)
+        self._last = 0.0
+        self._terminal = _is_terminal()
+
+    def start(self, result) -> None:
+        if self._terminal or not self.stream:
+            return
+        from IPython.display import display
+        self.handle = display({"text/plain": ""}, raw=True, display_id=True)
+        self.updates = 1
+
+    def update(self, result, new: str) -> None:
+        if self._terminal:
+            if new:
+                sys.stdout.write(plain(new))
+                sys.stdout.flush()
+            return
+        now = time.monotonic()
+        if self.handle is not None and new and now - self._last >= self.interval:
+            self._last = now
+            self.handle.update({"text/plain": result.text}, raw=True)
+            self.updates += 1
+
+    def finish(self, result) -> None:
+        result._shown = True  # the magic returns the Result: do not show it a second time
+        if self._terminal:
+            note = status_note(result)
+            sys.stdout.write(("" if self.stream else plain(result.text)) + ("\n" + note if note else "")
+                             + "\n── " + " · ".join(footer_parts(result)) + "\n")
+            return
+        from IPython.display import display
+        if self.handle is not None:
+            self.handle.update({"text/plain": ""}, raw=True)
+            self.updates += 1
+        display(final_bundle(result, self.fmt), raw=True)
+        self.updates += 1
+
+
+def _is_terminal() -> bool:
+    shell = sys.modules.get("IPython") and sys.modules["IPython"].get_ipython()
+    return type(shell).__name__ == "TerminalInteractiveShell"
+
+
+def show(result, fmt: str = "markdown") -> None:
+    """Display a finished Result (used by Result._ipython_display_)."""
+    from IPython.display import display
+    display(final_bundle(result, fmt), raw=True)

@@ -1,0 +1,197 @@
+"""Result: folds a response (streamed chunks or one whole response) into what the user sees and keeps.
+
+This is the single place that knows how chat and text-completion responses differ. Everything that
+shows or stores a call (renderer, widget, batch, history) reads a Result, never raw chunks.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional
+
+Status = str  # "running" | "ok" | "error" | "interrupted"
+
+
+@dataclass(eq=False)
+class Result:
+    endpoint: str = "chat"                      # "chat" | "completion"
+    model: str = ""
+    prompt: str = ""                            # the user's prompt text as sent (after interpolation)
+    system: Optional[str] = None
+    messages: List[dict] = field(default_factory=list)
+    params: Dict[str, Any] = field(default_factory=dict)   # request fields other than model/messages/prompt
+    source: str = "python"                      # "magic" | "python" | "widget" | "batch"
+    backend: str = ""                           # base URL (or "local") that answered
+    cell_id: Optional[str] = None
+    id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    started_at: str = field(default_factory=lambda: _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="milliseconds"))
+
+    text: str = ""
+    reasoning: str = ""
+    tool_calls: List[dict] = field(default_factory=list)
+    finish_reason: Optional[str] = None
+    usage: Optional[Any] = None                 # types.Usage
+    time_info: Optional[Any] = None             # types.TimeInfo
+    ratelimit: Optional[Any] = None             # types.RateLimit
+    response_id: Optional[str] = None
+    system_fingerprint: Optional[str] = None
+    status: Status = "running"
+    error: Optional[str] = None
+    parsed: Any = None                          # the --schema / json result, when asked for
+    token_logprobs: List[dict] = field(default_factory=list)   # normalized: token, logprob, bytes, top, offset
+    reasoning_logprobs: List[dict] = field(default_factory=list)
+    chunks: int = 0
+
+    t_sent: float = field(default_factory=time.perf_counter)
+    t_first_token: Optional[float] = None
+    t_done: Optional[float] = None
+
+    # -- folding ---------------------------------------------------------------------------------
+    def add_chunk(self, chunk) -> str:
+        """Fold one streamed chunk; returns the new visible text (may be "")."""
+        self.chunks += 1
+        new = self._fold(chunk, streamed=True)
+        if new and self.t_first_token is None:
+            self.t_first_token = time.perf_counter()
+        return new
+
+    def add_response(self, response) -> None:
+        """Fold a whole (non-streamed) response."""
+        self._fold(response, streamed=False)
+        if self.t_first_token is None:
+            self.t_first_token = time.perf_counter()
+
+    def _fold(self, obj, streamed: bool) -> str:
+        self.response_id = self.response_id or obj.id
+        self.system_fingerprint = obj.system_fingerprint or self.system_fingerprint
+        if obj.model:
+            self.model = obj.model
+        if obj.usage is not None:
+            self.usage = obj.usage
+        if obj.time_info is not None:
+            self.time_info = obj.time_info
+        if not obj.choices:
+            return ""
+        choice = obj.choices[0]
+        if choice.finish_reason:
+            self.finish_reason = choice.finish_reason
+        if self.endpoint == "completion":
+            new = choice.text or ""
+            if choice.logprobs is not None:
+                self.token_logprobs.extend(_completion_logprobs(choice.logprobs))
+        else:
+            msg = choice.delta if streamed else choice.message
+            new = msg.content or ""
+            if msg.reasoning:
+                self.reasoning += msg.reasoning
+            if msg.tool_calls:
+                self.tool_calls.extend(tc.model_dump(exclude_none=True) for tc in msg.tool_calls)
+            if choice.logprobs is not None and choice.logprobs.content:
+                self.token_logprobs.extend(_chat_logprobs(choice.logprobs.content))
+            if choice.reasoning_logprobs is not None and choice.reasoning_logprobs.content:
+                self.reasoning_logprobs.extend(_chat_logprobs(choice.reasoning_logprobs.content))
+        self.text += new
+        return new
+
+    def finish(self, status: Status = "ok", error: Optional[BaseException | str] = None) -> "Result":
+        self.status = status
+        if isinstance(error, BaseException):
+            error = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+        self.error = error
+        self.t_done = time.perf_counter()
+        return self
+
+    # -- figures ---------------------------------------------------------------------------------
+    @property
+    def ttft(self) -> Optional[float]:
+        """Seconds from sending the request to the first visible token (client side)."""
+        return None if self.t_first_token is None else self.t_first_token - self.t_sent
+
+    @property
+    def duration(self) -> Optional[float]:
+        return None if self.t_done is None else self.t_done - self.t_sent
+
+    @property
+    def completion_tokens(self) -> Optional[int]:
+        if self.usage is not None and self.usage.completion_tokens is not None:
+            return self.usage.completion_tokens
+        return len(self.token_logprobs) or (self.chunks or None)
+
+    @property
+    def tokens_per_second(self) -> Optional[float]:
+        """Completion tokens over the time from the first token to the end, as the client saw it."""
+        n = self.completion_tokens
+        if not n or self.t_first_token is None or self.t_done is None:
+            return None
+        span = self.t_done - self.t_first_token
+        if span <= 0 or n < 2:
+            ti = self.time_info
+            return n / ti.completion_time if ti is not None and ti.completion_time else None
+        return (n - 1) / span
+
+    def to_row(self) -> Dict[str, Any]:
+        """One history row: plain values only (JSON text for nested ones), never the API key."""
+        u, ti, rl = self.usage, self.time_info, self.ratelimit
+        return {
+            "id": self.id, "started_at": self.started_at, "source": self.source, "endpoint": self.endpoint,
+            "backend": self.backend, "model": self.model, "prompt": self.prompt, "system": self.system,
+            "messages": json.dumps(self.messages, ensure_ascii=False),
+            "params": json.dumps(self.params, ensure_ascii=False, sort_keys=True, default=str),
+            "response": self.text, "reasoning": self.reasoning or None,
+            "tool_calls": json.dumps(self.tool_calls, ensure_ascii=False) if self.tool_calls else None,
+            "finish_reason": self.finish_reason, "status": self.status, "error": self.error,
+            "prompt_tokens": getattr(u, "prompt_tokens", None), "completion_tokens": self.completion_tokens,
+            "total_tokens": getattr(u, "total_tokens", None),
+            "queue_time": getattr(ti, "queue_time", None), "prompt_time": getattr(ti, "prompt_time", None),
+            "completion_time": getattr(ti, "completion_time", None), "total_time": getattr(ti, "total_time", None),
+            "ttft": self.ttft, "duration": self.duration, "tokens_per_second": self.tokens_per_second,
+            "ratelimit_remaining_requests": getattr(rl, "remaining_requests_day", None),
+            "ratelimit_remaining_tokens": getattr(rl, "remaining_tokens_minute", None),
+            "logprobs": _compact_logprobs(self.token_logprobs), "cell_id": self.cell_id,
+        }
+
+    def _ipython_display_(self) -> None:
+        if self.__dict__.pop("_shown", False):  # already streamed into the cell by the renderer
+            return
+        from .render import show
+        show(self, self.__dict__.get("display_format", "markdown"))
+
+    def __repr__(self) -> str:
+        text = self.text if len(self.text) <= 60 else self.text[:57] + "..."
+        return (f"<Result {self.status} {self.endpoint} model={self.model!r} tokens={self.completion_tokens} "
+                f"finish={self.finish_reason!r} text={text!r}>")
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def _chat_logprobs(content) -> List[dict]:
+    return [{"token": t.token, "logprob": t.logprob, "bytes": t.bytes,
+             "top": [(a.token, a.logprob) for a in (t.top_logprobs or [])]} for t in content]
+
+
+def _completion_logprobs(lp) -> List[dict]:
+    tokens = lp.tokens or []
+    lps = lp.token_logprobs or [None] * len(tokens)
+    tops = lp.top_logprobs or [None] * len(tokens)
+    offs = lp.text_offset or [None] * len(tokens)
+    return [{"token": tok, "logprob": l, "bytes": None, "offset": off,
+             "top": sorted((top or {}).items(), key=lambda kv: -kv[1])}
+            for tok, l, top, off in zip(tokens, lps, tops, offs)]
+
+
+def _compact_logprobs(entries: List[dict]) -> Optional[str]:
+    """Logprobs for the history row: [[token, logprob, [[alt, logprob], ...]], ...] rounded to 4 places."""
+    if not entries:
+        return None
+    rows = []
+    for e in entries:
+        row = [e["token"], None if e["logprob"] is None else round(e["logprob"], 4),
+               [[t, round(l, 4)] for t, l in e["top"]]]
+        if e.get("bytes") and bytes(e["bytes"]) != e["token"].encode("utf-8", "surrogatepass"):
+            row.append(e["bytes"])  # only partial UTF-8 tokens need their bytes kept
+        rows.append(row)
+    return json.dumps(rows, ensure_ascii=False, separators=(",", ":"))

@@ -1,0 +1,54 @@
+"""Shared fixtures: a real IPython shell with the extension loaded, pointed at the fake server."""
+import pytest
+from IPython.core.displaypub import DisplayPublisher
+from IPython.core.interactiveshell import InteractiveShell
+
+from cerebras_magic import session
+
+KEY = "test-key"
+
+
+class CapturingPublisher(DisplayPublisher):
+    """Records every display message the kernel would send to the front end."""
+
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        self.messages = []
+
+    def publish(self, data, metadata=None, source=None, *, transient=None, update=False, **kw):
+        self.messages.append({"data": data, "transient": transient or {}, "update": update})
+
+    def clear_output(self, wait=False):
+        self.messages.append({"clear": True})
+
+    @property
+    def bytes_sent(self) -> int:
+        return sum(len(v.encode()) if isinstance(v, str) else len(str(v)) for m in self.messages
+                   for v in m.get("data", {}).values())
+
+
+@pytest.fixture
+def shell(fake_server, tmp_path, monkeypatch):
+    from cerebras_magic.magics import Cerebras, load_ipython_extension
+
+    monkeypatch.setenv("CEREBRAS_API_KEY", KEY)
+    monkeypatch.delenv("CEREBRAS_BASE_URL", raising=False)
+    session.reset()
+    sh = InteractiveShell.instance()
+    old_pub = sh.display_pub
+    sh.display_pub = CapturingPublisher(shell=sh)
+    sh.configurables[:] = [c for c in sh.configurables if not isinstance(c, Cerebras)]
+    load_ipython_extension(sh)
+    sh.run_line_magic("config", f"Cerebras.base_url = {fake_server.base_url!r}")
+    sh.run_line_magic("config", f"Cerebras.history_path = {str(tmp_path / 'history.sqlite')!r}")
+    sh.user_ns.pop("_", None)
+    yield sh
+    sh.display_pub = old_pub
+    session.reset()
+
+
+def run(sh, cell: str):
+    """Run a cell; return (ExecutionResult, captured display messages of this cell)."""
+    before = len(sh.display_pub.messages)
+    res = sh.run_cell(cell, store_history=True)
+    return res, sh.display_pub.messages[before:]
