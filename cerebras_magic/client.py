@@ -139,8 +139,8 @@ class _Core:
             obj = model.model_validate_json(raw)
         except ValidationError:
             raise E.StreamError(f"unreadable response body from {where}: {raw[:120]!r}") from None
-        if hasattr(obj, "_ratelimit"):
-            obj._ratelimit = RateLimit.from_headers(response.headers)
+        if "ratelimit" in type(obj).model_fields:
+            obj.ratelimit = RateLimit.from_headers(response.headers)
         return obj
 
     def chunk(self, chunk_model, data: bytes, where: str, count: int):

@@ -16,9 +16,11 @@ import json
 import operator
 import os
 import pathlib
+import random
 import re
 import sqlite3
 import threading
+import time
 import uuid
 import warnings
 from typing import Any, Dict, List, Optional, Union
@@ -158,12 +160,7 @@ class History:
         conn = sqlite3.connect(str(self.path), timeout=BUSY_TIMEOUT_S, isolation_level=None,
                                check_same_thread=False)
         try:
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = NORMAL")
-            columns = ", ".join(f"{_quote(name)} {kind}" for name, kind in COLUMNS.items())
-            conn.execute(f"CREATE TABLE IF NOT EXISTS {TABLE} ({columns})")
-            if conn.execute("PRAGMA user_version").fetchone()[0] == 0:
-                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            _setup(conn)
             self._columns = _table_columns(conn)
         except BaseException:
             conn.close()
@@ -248,6 +245,25 @@ def _new_keys(rows: List[dict], known) -> List[str]:
         if row.keys() - known:
             seen.update((k, None) for k in row if k not in known and k not in seen)
     return list(seen)
+
+
+def _setup(conn: sqlite3.Connection) -> None:
+    """WAL mode and the table. Several kernels may create the same file at once: switching to WAL takes an
+    exclusive lock, and SQLite may answer "locked" there without waiting, so that step is retried briefly."""
+    for attempt in range(100):
+        try:
+            if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            columns = ", ".join(f"{_quote(name)} {kind}" for name, kind in COLUMNS.items())
+            conn.execute(f"CREATE TABLE IF NOT EXISTS {TABLE} ({columns})")
+            if conn.execute("PRAGMA user_version").fetchone()[0] == 0:
+                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == 99:
+                raise
+            time.sleep(0.02 + 0.03 * random.random())
 
 
 def _table_columns(conn: sqlite3.Connection) -> frozenset:

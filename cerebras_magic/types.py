@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .errors import ParameterError
 
@@ -292,12 +292,9 @@ class _Completed(_Response):
     system_fingerprint: Optional[str] = None
     usage: Optional[Usage] = None
     time_info: Optional[TimeInfo] = None
-    _ratelimit: Optional[RateLimit] = PrivateAttr(default=None)
-
-    @property
-    def ratelimit(self) -> Optional[RateLimit]:
-        """The x-ratelimit-* headers of the HTTP response that carried this object."""
-        return self._ratelimit
+    # The x-ratelimit-* headers of the HTTP response that carried this object (set by the client). A plain
+    # field, not a PrivateAttr: private attributes cost a post-init call on every streamed chunk.
+    ratelimit: Optional[RateLimit] = Field(default=None, exclude=True)
 
     @property
     def finish_reason(self) -> Optional[str]:

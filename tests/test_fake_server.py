@@ -264,7 +264,7 @@ def test_completion_logprobs_echo_and_offsets(http):
         if top is not None:
             assert len(top) in (2, 3) and tok in top
     generated = complete(http, prompt=prompt, logprobs=2, max_tokens=15).json()["choices"][0]
-    assert generated["logprobs"]["text_offset"][0] == 0 and text == prompt + generated["text"]
+    assert generated["logprobs"]["text_offset"][0] == len(prompt) and text == prompt + generated["text"]
     raw = complete(http, prompt=prompt, return_raw_tokens=True, max_tokens=15).json()
     assert len(raw["choices"][0]["tokens"]) == 15 and all(isinstance(t, int) for t in raw["choices"][0]["tokens"])
     _, chunks = complete(http, stream=True, prompt=prompt, echo=True, logprobs=2, max_tokens=15)

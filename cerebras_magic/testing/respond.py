@@ -39,6 +39,7 @@ class Choice:
     lps: list | None = None
     echo: list[bytes] = field(default_factory=list)
     echo_lps: list | None = None
+    prompt_chars: int = 0   # text_offset counts from the prompt's start (cerebras-api.md §3)
 
 
 @dataclass
@@ -173,7 +174,8 @@ def plan_completion(body: dict) -> Plan:
             spaced = bool(text) and not text[-1].isspace()
             tokens, finish = prose(rng_for(*base), limit=cap, minimum=minimum, spaced=spaced)
             tokens, stopped = apply_stop(tokens, stop_list(body.get("stop")))
-            c = Choice(p * n + j, tokens, "stop" if stopped else finish, echo=ptoks if body.get("echo") else [])
+            c = Choice(p * n + j, tokens, "stop" if stopped else finish, echo=ptoks if body.get("echo") else [],
+                       prompt_chars=len(text))
             if k is not None:
                 c.lps = logprobs(rng_for(*base, "logprobs"), tokens, k)
                 c.echo_lps = logprobs(rng_for(*base, "prompt"), c.echo, k) if c.echo else None
@@ -189,9 +191,9 @@ def _chat_entry(tok: bytes, lp: tuple) -> dict:
 
 
 def _completion_logprobs(c: Choice) -> dict:
-    """The legacy shape; offsets count from the prompt start with echo, else from the generated text."""
+    """The legacy shape; offsets count from the start of the prompt, echoed or not (as OpenAI's do)."""
     out = {"text_offset": [], "token_logprobs": [], "tokens": [], "top_logprobs": []}
-    offset = 0
+    offset = 0 if c.echo else c.prompt_chars
     for toks, lps, is_echo in ((c.echo, c.echo_lps or [], True), (c.tokens, c.lps or [], False)):
         for n, (tok, piece, (chosen, top)) in enumerate(zip(toks, decode_pieces(toks), lps)):
             first = is_echo and n == 0
