@@ -147,8 +147,8 @@ class _Core:
         """One SSE data payload -> a typed chunk; None at [DONE]; typed error for an error event."""
         if data == DONE:
             return None
-        try:
-            obj = chunk_model.model_validate_json(data)
+        try:  # the validator itself: model_validate_json's Python wrapper costs ~20% per chunk
+            obj = chunk_model.__pydantic_validator__.validate_json(data)
         except ValidationError:
             raise E.StreamError(f"malformed chunk #{count + 1} in the stream of {where}: {data[:80]!r}") from None
         extra = obj.__pydantic_extra__
@@ -170,34 +170,37 @@ class _StreamBase:
         self._core, self.response, self._model, self.where = core, response, chunk_model, where
         self._dec = SSEDecoder()
         self._error: Optional[Exception] = None
+        self.done = False
         self.ratelimit = RateLimit.from_headers(response.headers)
         self.started_at = started          # perf_counter when the request was sent
         self.headers_at = time.perf_counter()
         self.first_byte_at: Optional[float] = None
         self.chunks = 0
 
-    def _decode(self, raw: Optional[bytes]) -> tuple:
-        """One network read (None at the end of the body) -> (chunks, finished).
+    def _chunks(self, raw: Optional[bytes]) -> Iterator:
+        """Typed chunks from one network read (None: the end of the body), yielded one at a time.
 
-        An error event is raised only after the chunks decoded before it were handed out."""
+        One at a time matters: a list of a read's ~100 chunks would outlive a young-generation garbage
+        collection and push the collector into costly older generations (measured: ~35% of stream time).
+        Sets `done` at [DONE] or an error event; the error is raised after the chunks before it."""
         if raw is None:
             events = self._dec.close()
         else:
             if self.first_byte_at is None:
                 self.first_byte_at = time.perf_counter()
             events = self._dec.feed(raw)
-        out = []
+        chunk, model, where = self._core.chunk, self._model, self.where
         for ev in events:
             try:
-                obj = self._core.chunk(self._model, ev.data, self.where, self.chunks)
+                obj = chunk(model, ev.data, where, self.chunks)
             except E.CerebrasError as exc:
-                self._error = exc
-                return out, True
+                self._error, self.done = exc, True
+                return
             if obj is None:
-                return out, True
+                self.done = True
+                return
             self.chunks += 1
-            out.append(obj)
-        return out, False
+            yield obj
 
     def _broken(self, exc: Exception) -> E.StreamError:
         return self._core.broken_stream(exc, self.where, self.chunks)
@@ -209,12 +212,11 @@ class Stream(_StreamBase):
     def __iter__(self) -> Iterator:
         try:
             for raw in self.response.iter_bytes():
-                chunks, done = self._decode(raw)
-                yield from chunks
-                if done:
+                yield from self._chunks(raw)
+                if self.done:
                     break
             else:
-                yield from self._decode(None)[0]
+                yield from self._chunks(None)
         except httpx.HTTPError as exc:
             raise self._broken(exc) from None
         finally:
@@ -237,15 +239,13 @@ class AsyncStream(_StreamBase):
 
     async def __aiter__(self) -> AsyncIterator:
         try:
-            done = False
             async for raw in self.response.aiter_bytes():
-                chunks, done = self._decode(raw)
-                for c in chunks:
+                for c in self._chunks(raw):
                     yield c
-                if done:
+                if self.done:
                     break
-            if not done:
-                for c in self._decode(None)[0]:
+            if not self.done:
+                for c in self._chunks(None):
                     yield c
         except httpx.HTTPError as exc:
             raise self._broken(exc) from None

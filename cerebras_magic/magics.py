@@ -34,7 +34,7 @@ class Cerebras(Magics):
     system = Unicode(None, allow_none=True, help="Default system prompt.").tag(config=True)
     stream = Bool(True, help="Stream answers into the cell as they arrive.").tag(config=True)
     format = Enum(FORMATS, "markdown", help="How the answer is rendered.").tag(config=True)
-    update_rate = CFloat(20.0, help="Most display updates per second while streaming.").tag(config=True)
+    update_rate = CFloat(15.0, help="Most display updates per second while streaming.").tag(config=True)
     interpolate = Bool(True, help="Fill {name} from the user namespace.").tag(config=True)
     base_url = Unicode(None, allow_none=True, help="API base URL (else CEREBRAS_BASE_URL, else Cerebras).").tag(config=True)
     timeout = CFloat(60.0, help="Seconds before a request times out.").tag(config=True)

@@ -114,7 +114,7 @@ def final_bundle(r, fmt: str = "markdown") -> dict:
 class CellRenderer:
     """Observer that streams a Result into the current cell through one display handle."""
 
-    def __init__(self, fmt: str = "markdown", rate: float = 20.0, stream: bool = True):
+    def __init__(self, fmt: str = "markdown", rate: float = 15.0, stream: bool = True):
         self.fmt, self.interval, self.stream = fmt, 1.0 / max(rate, 0.1), stream
         self.handle = None
         self.updates = 0      # display messages sent (the first display counts as one)

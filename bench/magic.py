@@ -1,0 +1,100 @@
+"""The full %%cerebras path in an InteractiveShell vs the bare client, and the cost of %load_ext.
+
+Display messages are captured as a kernel would send them; bytes are what the front end would receive.
+"""
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+from .stream import ServerProcess, floor
+
+
+def _shell(base_url: str):
+    from IPython.core.displaypub import DisplayPublisher
+    from IPython.core.interactiveshell import InteractiveShell
+
+    class Capture(DisplayPublisher):
+        def __init__(self, **kw):
+            super().__init__(**kw)
+            self.messages = []
+
+        def publish(self, data, metadata=None, source=None, *, transient=None, update=False, **kw):
+            self.messages.append((time.perf_counter(), len(json.dumps(data))))
+
+    sh = InteractiveShell.instance()
+    sh.display_pub = Capture(shell=sh)
+    os.environ["CEREBRAS_API_KEY"] = "bench-key"
+    os.environ["CEREBRAS_MAGIC_HISTORY"] = ""
+    sh.run_line_magic("load_ext", "cerebras_magic")
+    sh.run_line_magic("config", f"Cerebras.base_url = {base_url!r}")
+    return sh
+
+
+def measure(n: int = 20000, repeats: int = 5) -> dict:
+    from cerebras_magic import Client
+    with ServerProcess() as srv:
+        sh = _shell(srv.base_url)
+        cell = f"%%cerebras --min-tokens {n} --max-tokens {n}\nfirehose"
+        client = Client(api_key="bench-key", base_url=srv.base_url)
+        t_floor, t_client, t_magic, msgs, sizes, ttfv = [], [], [], [], [], []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            floor(srv.base_url, "bench-key", n)
+            t_floor.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            stream = client.chat("firehose", stream=True, max_completion_tokens=n, min_completion_tokens=n)
+            for _ in stream:
+                pass
+            t_client.append(time.perf_counter() - t0)
+            pub = sh.display_pub
+            pub.messages.clear()
+            t0 = time.perf_counter()
+            res = sh.run_cell(cell)
+            t_magic.append(time.perf_counter() - t0)
+            assert res.result.completion_tokens == n, res.result
+            msgs.append(len(pub.messages))
+            sizes.append(sum(s for _, s in pub.messages))
+            # first body byte -> first display message carrying text (the 2nd message: the 1st is the empty view)
+            first_text = pub.messages[1][0] if len(pub.messages) > 1 else float("nan")
+            ttfv.append((first_text - res.result.t_first_token) * 1000 if res.result.t_first_token else float("nan"))
+        best = {k: n / min(v) for k, v in (("floor", t_floor), ("client", t_client), ("magic", t_magic))}
+        return {"n": n, "repeats": repeats, **best, "messages": max(msgs), "bytes": max(sizes),
+                "stream_seconds": min(t_magic), "ttfv_ms": statistics.median(ttfv)}
+
+
+def load_ext_cost(repeats: int = 7) -> dict:
+    """Wall time of `%load_ext cerebras_magic` in a fresh process, after IPython itself is imported."""
+    code = ("import time, IPython\nfrom IPython.core.interactiveshell import InteractiveShell\n"
+            "sh = InteractiveShell.instance()\nt = time.perf_counter()\nsh.run_line_magic('load_ext', 'cerebras_magic')\n"
+            "dt = time.perf_counter() - t\nimport sys\n"
+            "heavy = [m for m in ('httpx', 'pydantic', 'pandas', 'ipywidgets', 'anywidget', 'llama_cpp') if m in sys.modules]\n"
+            "print(dt, ','.join(heavy))")
+    times, heavy = [], ""
+    for _ in range(repeats):
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+        times.append(float(out[0]) * 1000)
+        heavy = out[1] if len(out) > 1 else ""
+    return {"median_ms": statistics.median(times), "min_ms": min(times), "heavy_modules_loaded": heavy or "none"}
+
+
+def report(n: int = 20000, repeats: int = 5) -> str:
+    m = measure(n, repeats)
+    rate = m["messages"] / m["stream_seconds"]
+    lines = [f"%%cerebras end to end, {n:,}-token firehose (fake server in its own process), best of {repeats}",
+             f"{'path':40} {'chunks/s':>12} {'x floor':>8}",
+             f"{'floor: httpx iter_lines + json.loads':40} {m['floor']:12,.0f} {1:8.2f}",
+             f"{'bare Client stream':40} {m['client']:12,.0f} {m['client'] / m['floor']:8.2f}",
+             f"{'%%cerebras cell (render + history)':40} {m['magic']:12,.0f} {m['magic'] / m['floor']:8.2f}",
+             f"magic vs bare client: {m['magic'] / m['client']:.2f}x",
+             f"display messages: {m['messages']} over {m['stream_seconds']:.3f} s ({rate:.1f}/s); "
+             f"bytes to the front end: {m['bytes']:,}",
+             f"first visible token (first content chunk -> first display with text): {m['ttfv_ms']:.2f} ms"]
+    lc = load_ext_cost()
+    lines.append(f"%load_ext cerebras_magic over bare IPython: median {lc['median_ms']:.1f} ms (min {lc['min_ms']:.1f}); "
+                 f"heavy modules loaded: {lc['heavy_modules_loaded']}")
+    return "\n".join(lines)
