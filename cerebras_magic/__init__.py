@@ -17,6 +17,7 @@ _LAZY = {
     "BadRequestError": "errors", "UnprocessableEntityError": "errors", "RateLimitError": "errors",
     "InternalServerError": "errors", "MissingAPIKeyError": "errors",
     "chat": "session", "complete": "session", "history": "session", "configure": "session",
+    "logprobs_frame": "session",
     "Result": "result",
 }
 

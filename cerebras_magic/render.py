@@ -102,13 +102,30 @@ def final_bundle(r, fmt: str = "markdown") -> dict:
         out.append(body_html(r.text, fmt))
     if r.tool_calls:
         out.append(f"<pre><code class=\"language-json\">{html.escape(json.dumps(r.tool_calls, indent=2, ensure_ascii=False))}</code></pre>")
+    if r.token_logprobs or r.reasoning_logprobs:
+        out.append(logprobs_html(r))
     if note:
         css = "cm-warn" if r.status == "interrupted" else "cm-err"
         out.append(f'<div class="{css}">{html.escape(note)}</div>')
     warn = ' class="cm-warn"' if r.finish_reason == "length" else ""
     out.append(f'<div class="cm-foot"><span{warn}>{html.escape(foot)}</span></div></div>')
     text = plain(r.text) + ("\n" + note if note else "") + "\n── " + foot
+    if r.token_logprobs:
+        from .logprobs import summary_text
+        text += "\n── " + summary_text(r.token_logprobs)
     return {"text/html": "".join(out), "text/plain": text}
+
+
+def logprobs_html(r, scale: str = "absolute", top: int = 5, reasoning: bool = True) -> str:
+    """The heat-map of a Result's tokens, and of its reasoning tokens apart (collapsed)."""
+    from .logprobs import heatmap_html
+    parts = []
+    if r.token_logprobs:
+        parts.append(heatmap_html(r.token_logprobs, scale=scale, top=top, label="answer tokens"))
+    if reasoning and r.reasoning_logprobs:
+        parts.append("<details><summary>reasoning tokens</summary>"
+                     + heatmap_html(r.reasoning_logprobs, scale=scale, top=top, label="reasoning tokens") + "</details>")
+    return "".join(parts)
 
 
 class CellRenderer:

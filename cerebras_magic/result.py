@@ -153,6 +153,18 @@ class Result:
             "logprobs": _compact_logprobs(self.token_logprobs), "cell_id": self.cell_id,
         }
 
+    @property
+    def logprobs(self):
+        """One row per generated token (pandas DataFrame): token, text, offset, logprob, prob, rank, top."""
+        from .logprobs import frame
+        return frame(self.token_logprobs)
+
+    def show_logprobs(self, scale: str = "absolute", top: int = 5, reasoning: bool = True) -> None:
+        """Display the token heat-map (scale: 'absolute' 0-1, or 'relative' to this answer's range)."""
+        from IPython.display import HTML, display
+        from .render import logprobs_html
+        display(HTML(logprobs_html(self, scale=scale, top=top, reasoning=reasoning)))
+
     def _ipython_display_(self) -> None:
         if self.__dict__.pop("_shown", False):  # already streamed into the cell by the renderer
             return

@@ -160,6 +160,16 @@ def complete(prompt: Any, *, logprobs=None, stream: bool = True, **params) -> Re
     return run("completion", prompt, logprobs=logprobs, stream=stream, **params)
 
 
+def logprobs_frame(source):
+    """Token table (DataFrame) from a Result, a history row (dict or pandas Series) or its logprobs JSON."""
+    from .logprobs import entries_from_compact, frame
+    if hasattr(source, "token_logprobs"):
+        return frame(source.token_logprobs)
+    if isinstance(source, str) or source is None:
+        return frame(entries_from_compact(source))
+    return frame(entries_from_compact(source["logprobs"]))
+
+
 def history(*, all_sessions: bool = False, n: Optional[int] = None):
     """This session's calls as a pandas DataFrame (`all_sessions=True`: the whole durable store)."""
     return get_history().to_dataframe(all_sessions=all_sessions, n=n)

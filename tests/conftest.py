@@ -52,3 +52,29 @@ def run(sh, cell: str):
     before = len(sh.display_pub.messages)
     res = sh.run_cell(cell, store_history=True)
     return res, sh.display_pub.messages[before:]
+
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's headless Chromium through Playwright (never a downloaded browser). Required in CI."""
+    import os
+    import shutil
+    if not shutil.which(CHROMIUM) or not _has("playwright"):
+        if os.environ.get("CI"):
+            pytest.fail("CI needs /usr/bin/chromium and playwright (.ci/run installs them)")
+        pytest.skip("headless Chromium not installed (apt-get install chromium; pip install playwright)")
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+def _has(module: str) -> bool:
+    import importlib.util
+    return importlib.util.find_spec(module) is not None
