@@ -3,20 +3,24 @@ import argparse
 import platform
 import os
 
-from . import magic, stream
+from . import logprobs, magic, stream
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(prog="python -m bench")
-    ap.add_argument("which", nargs="*", default=["stream", "magic"], choices=["stream", "magic"])
+    ap.add_argument("which", nargs="*", choices=["stream", "magic", "logprobs", []],
+                    help="which tables (default: all)")
     ap.add_argument("--n", type=int, default=20000)
     ap.add_argument("--repeats", type=int, default=5)
     a = ap.parse_args()
+    a.which = a.which or ["stream", "magic", "logprobs"]
     print(f"# {platform.python_implementation()} {platform.python_version()}, {os.cpu_count()} cores, {platform.machine()}")
     if "stream" in a.which:
         print(stream.report(a.n, a.repeats))
     if "magic" in a.which:
         print(magic.report(a.n, a.repeats))
+    if "logprobs" in a.which:
+        print(logprobs.report(10000, a.repeats))
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ def _shell(base_url: str):
 
     sh = InteractiveShell.instance()
     sh.display_pub = Capture(shell=sh)
+    sh.displayhook.write_output_prompt = lambda: None  # no "Out[n]:" noise in the report
     os.environ["CEREBRAS_API_KEY"] = "bench-key"
     os.environ["CEREBRAS_MAGIC_HISTORY"] = ""
     sh.run_line_magic("load_ext", "cerebras_magic")

@@ -40,6 +40,10 @@ class APITimeoutError(APIConnectionError):
     hint = "the server did not answer in time; retry, or raise the client's timeout"
 
 
+class ResponseFormatError(CerebrasError):
+    """The answer does not parse as the JSON or schema that was asked for (the text is in `.result`)."""
+
+
 class StreamError(CerebrasError):
     """The stream broke: connection dropped or a chunk that is not JSON. Never retried."""
 

@@ -21,6 +21,9 @@ from . import session
 
 FORMATS = ("markdown", "text", "code", "json")
 COMMANDS = ("models", "history", "reset", "key", "playground")
+# what %cerebras history shows (cm.history() has every column)
+HISTORY_VIEW = ("started_at", "source", "model", "prompt", "status", "finish_reason", "completion_tokens", "ttft",
+                "tokens_per_second", "error")
 
 
 @magics_class
@@ -149,6 +152,9 @@ class Cerebras(Magics):
             convo[:] = messages + [{"role": "assistant", "content": result.text}]
         if args.out:
             self.shell.user_ns[args.out] = result
+        if renderer._terminal:  # a terminal would print an empty "Out[n]:" for it: set `_` ourselves
+            self.shell.displayhook.update_user_ns(result)
+            return None
         return result
 
     def _params(self, args, endpoint: str) -> dict:
@@ -213,7 +219,8 @@ class Cerebras(Magics):
             return pd.DataFrame([m.model_dump() for m in models]).set_index("id")
         if cmd == "history":
             n = args.n if args.n is not None else (int(rest[0]) if rest and rest[0].isdigit() else None)
-            return session.history(n=n)
+            df = session.history(n=n)
+            return df[[c for c in HISTORY_VIEW if c in df.columns]]
         if cmd == "reset":
             names = rest or list(self.conversations)
             for name in names:

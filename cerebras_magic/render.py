@@ -90,10 +90,12 @@ def status_note(r) -> Optional[str]:
     return None
 
 
-def final_bundle(r, fmt: str = "markdown") -> dict:
-    """The MIME bundle of a finished Result: safe HTML plus a plain-text twin."""
+def final_bundle(r, fmt: str = "markdown", error_note: bool = True) -> dict:
+    """The MIME bundle of a finished Result: safe HTML plus a plain-text twin.
+
+    `error_note=False` when the caller raises the error itself (the magic): it is said once, not twice."""
     foot = " · ".join(footer_parts(r))
-    note = status_note(r)
+    note = status_note(r) if error_note or r.status != "error" else None
     out = [STYLE, '<div class="cm-out">']
     if r.reasoning:
         out.append(f"<details><summary>reasoning ({len(r.reasoning):,} chars)</summary><pre>"
@@ -160,7 +162,9 @@ class CellRenderer:
     def finish(self, result) -> None:
         result._shown = True  # the magic returns the Result: do not show it a second time
         if self._terminal:
-            note = status_note(result)
+            if result.status == "error" and not result.text:
+                return
+            note = status_note(result) if result.status != "error" else None
             sys.stdout.write(("" if self.stream else plain(result.text)) + ("\n" + note if note else "")
                              + "\n── " + " · ".join(footer_parts(result)) + "\n")
             return
@@ -168,7 +172,9 @@ class CellRenderer:
         if self.handle is not None:
             self.handle.update({"text/plain": ""}, raw=True)
             self.updates += 1
-        display(final_bundle(result, self.fmt), raw=True)
+        if result.status == "error" and not result.text:
+            return  # nothing arrived: the raised error's one line says it all
+        display(final_bundle(result, self.fmt, error_note=False), raw=True)
         self.updates += 1
 
 

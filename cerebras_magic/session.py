@@ -90,7 +90,8 @@ def run(endpoint: str, prompt: Any, *, client=None, history=None, observers: Ite
     """Send one request and fold the answer into a Result; always leaves exactly one history row.
 
     `messages` (chat) is the full conversation to send; without it the prompt (and system) make one.
-    With `raise_errors=False` an API error ends in `result.status == "error"` instead of an exception.
+    Errors raise a CerebrasError whose `.result` holds what arrived; with `raise_errors=False` the call
+    instead returns that Result with `status == "error"`.
     """
     client = client or get_client()
     history = history if history is not None else get_history()
@@ -120,7 +121,9 @@ def run(endpoint: str, prompt: Any, *, client=None, history=None, observers: Ite
             result.ratelimit = response.ratelimit
             result.add_response(response)
         _parse_structured(result, schema, json_mode)
-        result.finish("error" if result.error else "ok", result.error)
+        if result.error:
+            raise E.ResponseFormatError(result.error)
+        result.finish("ok")
     except KeyboardInterrupt:
         if live is not None:
             live.close()
@@ -133,6 +136,7 @@ def run(endpoint: str, prompt: Any, *, client=None, history=None, observers: Ite
         if live is not None:
             live.close()
         result.finish("error", exc)
+        exc.result = result  # the partial answer and figures, for whoever catches the error
         _end(result, observers, history)
         if raise_errors:
             raise

@@ -136,7 +136,7 @@ class History:
         """Rows as a DataFrame, oldest first, index a plain RangeIndex (`id` stays a column).
 
         Columns: the known ones in Result.to_row() order, then session_id, then any extra keys.
-        `started_at` is datetime64 UTC; the token/time/rate-limit columns are float64 (NaN when missing).
+        `started_at` is datetime64 UTC; token and rate-limit counts are Int64, times float64 (missing: NA/NaN).
         `all_sessions=True` reads every row in the store (this session's memory rows if path is None).
         `n` keeps the last n rows.
         """
@@ -296,9 +296,11 @@ def _frame(names: List[str], records: List[tuple]):
             data[name] = pd.to_datetime(values, utc=True, format="ISO8601", errors="coerce")
         elif name in NUMERIC_COLUMNS:
             try:
-                data[name] = values.astype("float64")
+                floats = values.astype("float64")
             except (TypeError, ValueError):
-                data[name] = pd.to_numeric(pd.Series(values), errors="coerce").to_numpy("float64")
+                floats = pd.to_numeric(pd.Series(values), errors="coerce").to_numpy("float64")
+            # counts read as counts (25, not 25.0), still with a missing value where there is none
+            data[name] = pd.array(floats, dtype="Int64") if COLUMNS[name] == "INTEGER" else floats
         else:
             data[name] = pd.Series(values, dtype=object, copy=False)
     return pd.DataFrame(data, columns=ordered, copy=False)

@@ -59,9 +59,12 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-sync", "--no-first-run"]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
-    """Debian's headless Chromium through Playwright (never a downloaded browser). Required in CI."""
+    """Debian's headless Chromium through Playwright (never a downloaded browser). Required in CI.
+
+    Module scope: while Playwright's sync API is open, the main thread counts as running an event loop,
+    which would break asyncio tests in other modules."""
     import os
     import shutil
     if not shutil.which(CHROMIUM) or not _has("playwright"):

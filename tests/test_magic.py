@@ -218,6 +218,25 @@ def test_ctrl_c_mid_stream_keeps_partial_text_and_row(shell, fake_server_paced):
     assert res.result == 2
 
 
+def test_missing_key_is_one_line_and_a_row(shell, capsys, monkeypatch):
+    monkeypatch.delenv("CEREBRAS_API_KEY")
+    shell.run_line_magic("config", "Cerebras.base_url = 'https://api.cerebras.ai'")
+    res, msgs = run(shell, "%%cerebras\nhello")
+    out = capsys.readouterr()
+    lines = [ln for ln in (out.out + out.err).splitlines() if ln.strip() and not ln.startswith("Out[")]
+    assert len(lines) == 1 and "set CEREBRAS_API_KEY or run %cerebras key" in lines[0], lines
+    assert not any("text/html" in m.get("data", {}) for m in msgs)  # nothing arrived, nothing rendered
+    assert cm.history().iloc[-1]["status"] == "error"
+
+
+def test_schema_mismatch_raises_one_line_with_the_text_kept(shell, fake_server, capsys):
+    run(shell, "from pydantic import BaseModel\nclass Strict(BaseModel):\n    x: int")
+    res, msgs = run(shell, "%%cerebras --schema Strict --max-tokens 3\ncut short")
+    out = capsys.readouterr().out
+    assert "ResponseFormatError" in out and "max tokens" in out
+    assert res.error_in_exec.result.text and cm.history().iloc[-1]["status"] == "error"
+
+
 def test_line_commands(shell, capsys, monkeypatch):
     res, _ = run(shell, "%cerebras models")
     assert "llama3.1-8b" in res.result.index
@@ -225,6 +244,7 @@ def test_line_commands(shell, capsys, monkeypatch):
     run(shell, "%%cerebras\nb")
     res, _ = run(shell, "%cerebras history -n 1")
     assert len(res.result) == 1 and res.result.iloc[0]["prompt"] == "b"
+    assert "status" in res.result.columns and "messages" not in res.result.columns  # the readable subset
     res, _ = run(shell, "%cerebras Why is water wet")
     assert res.result.prompt == "Why is water wet"
     monkeypatch.setattr("getpass.getpass", lambda prompt="": "csk-typedkeytypedkey")

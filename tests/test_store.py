@@ -60,9 +60,11 @@ def test_dataframe_columns_and_dtypes(tmp_path):
     assert list(df.columns) == KNOWN
     assert list(df.index) == [0, 1]
     assert str(df["started_at"].dtype).startswith("datetime64") and str(df["started_at"].dt.tz) == "UTC"
-    for name in ("prompt_tokens", "completion_tokens", "ttft", "duration", "ratelimit_remaining_tokens"):
+    for name in ("prompt_tokens", "completion_tokens", "ratelimit_remaining_tokens"):
+        assert df[name].dtype == "Int64", name  # counts stay whole numbers, with NA for missing
+    for name in ("ttft", "duration", "tokens_per_second"):
         assert df[name].dtype == "float64", name
-    assert df["prompt_tokens"].tolist() == [10.0, 11.0]
+    assert df["prompt_tokens"].tolist() == [10, 11]
     assert df["ttft"].isna().tolist() == [False, True]
     assert df["status"].tolist() == ["ok", "error"]
     stored = history.to_dataframe(all_sessions=True)
@@ -84,7 +86,7 @@ def test_empty_history_gives_an_empty_frame_with_all_columns(tmp_path):
     history = History(tmp_path / "h.sqlite")
     for df in (history.to_dataframe(), history.to_dataframe(all_sessions=True)):
         assert df.empty and list(df.columns) == KNOWN
-        assert df["prompt_tokens"].dtype == "float64"
+        assert df["prompt_tokens"].dtype == "Int64" and df["ttft"].dtype == "float64"
         assert str(df["started_at"].dtype).startswith("datetime64")
     assert not (tmp_path / "h.sqlite").exists()  # reading an absent store does not create it
 
