@@ -18,7 +18,7 @@ _LAZY = {
     "InternalServerError": "errors", "MissingAPIKeyError": "errors", "ResponseFormatError": "errors",
     "chat": "session", "complete": "session", "history": "session", "configure": "session",
     "logprobs_frame": "session",
-    "Result": "result",
+    "Result": "result", "Playground": "widget",
 }
 
 __all__ = sorted(_LAZY) + ["__version__"]

@@ -217,7 +217,7 @@ class Stream(_StreamBase):
                     break
             else:
                 yield from self._chunks(None)
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, httpx.StreamError) as exc:  # StreamError: closed by Stop or close()
             raise self._broken(exc) from None
         finally:
             self.response.close()
@@ -247,7 +247,7 @@ class AsyncStream(_StreamBase):
             if not self.done:
                 for c in self._chunks(None):
                     yield c
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, httpx.StreamError) as exc:  # StreamError: closed by Stop or close()
             raise self._broken(exc) from None
         finally:
             await self.response.aclose()

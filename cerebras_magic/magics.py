@@ -74,8 +74,8 @@ class Cerebras(Magics):
     @argument("--max-tokens", type=int, help="Most tokens to generate.")
     @argument("--min-tokens", type=int, help="Fewest tokens to generate (-1: max sequence length).")
     @argument("--seed", type=int, help="Seed for reproducible sampling.")
-    @argument("--stop", action="append", metavar="TEXT", help="Stop string; repeat for up to 4.")
-    @argument("-s", "--system", help="System prompt (chat).")
+    @argument("--stop", action="append", metavar="TEXT", help="Stop string (\\n means a newline); repeat for up to 4.")
+    @argument("-s", "--system", help="System prompt (chat); \\n means a newline.")
     @argument("--chat", nargs="?", const="default", metavar="NAME", help="Continue a conversation (default: 'default').")
     @argument("--new", nargs="?", const="default", metavar="NAME", help="Start a conversation afresh, then continue it.")
     @argument("--logprobs", nargs="?", const=5, type=int, metavar="K", help="Show token probabilities with top-K alternatives (K default 5).")
@@ -122,7 +122,7 @@ class Cerebras(Magics):
         endpoint = "completion" if args.completion else "chat"
         _check_mode_flags(args)
         schema = self._schema(args.schema) if args.schema else None
-        system = args.system if args.system is not None else self.system
+        system = _unescape(args.system) if args.system is not None else self.system
         name = args.new or args.chat
         messages = None
         if endpoint == "chat" and name:
@@ -234,8 +234,8 @@ class Cerebras(Magics):
             session.configure(api_key=key)
             print("API key set for this kernel session (memory only).")
             return None
-        print("The playground widget is not available yet in this version.")
-        return None
+        from .widget import Playground
+        return Playground()
 
 
 def _check_mode_flags(args) -> None:
@@ -259,12 +259,16 @@ def _check_mode_flags(args) -> None:
 _ESCAPES = {"\\n": "\n", "\\t": "\t", "\\r": "\r", "\\\\": "\\"}
 
 
+def _unescape(text: str) -> str:
+    """\\n, \\t, \\r and \\\\ in --stop and -s values: a cell's first line cannot hold a real newline."""
+    import re
+    return re.sub(r"\\[ntr\\]", lambda m: _ESCAPES[m.group()], text)
+
+
 def _stops(stops):
-    """--stop values with \\n, \\t, \\r written as escapes (a cell line cannot hold a real newline)."""
     if not stops:
         return None
-    import re
-    decoded = [re.sub(r"\\[ntr\\]", lambda m: _ESCAPES[m.group()], s) for s in stops]
+    decoded = [_unescape(s) for s in stops]
     return decoded[0] if len(decoded) == 1 else decoded
 
 

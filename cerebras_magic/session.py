@@ -6,6 +6,7 @@ parameters, HTTP errors, a broken stream, Ctrl-C) the call ends as exactly one h
 from __future__ import annotations
 
 import json
+import threading
 from typing import Any, Iterable, Optional
 
 from . import errors as E
@@ -47,6 +48,36 @@ def get_history():
     return _state["history"]
 
 
+class Cancelled(Exception):
+    """Raised inside a run that was stopped with `Cancel.set()`; ends as an `interrupted` row."""
+
+
+class Cancel:
+    """Stop a run from another thread (the widget's Stop): closing the live stream makes a blocked read
+    return at once, and the run ends `interrupted` with its partial text kept."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        self._lock = threading.Lock()
+        self._stream = None
+
+    def set(self) -> None:
+        self._event.set()
+        with self._lock:
+            stream = self._stream
+        if stream is not None:
+            stream.close()
+
+    def is_set(self) -> bool:
+        return self._event.is_set()
+
+    def attach(self, stream) -> None:
+        with self._lock:
+            self._stream = stream
+        if self._event.is_set():
+            stream.close()
+
+
 def split_logprobs(endpoint: str, logprobs) -> dict:
     """`logprobs=K` means "top K alternatives" on both endpoints; map it to each endpoint's fields."""
     if logprobs is None or logprobs is False:
@@ -86,7 +117,8 @@ def prepare(endpoint: str, prompt: Any, *, system: Optional[str] = None, message
 def run(endpoint: str, prompt: Any, *, client=None, history=None, observers: Iterable = (), source: str = "python",
         system: Optional[str] = None, messages: Optional[list] = None, stream: bool = True, schema=None,
         json_mode: bool = False, logprobs=None, cell_id: Optional[str] = None, raise_errors: bool = True,
-        reraise_interrupt: bool = True, extra_headers: Optional[dict] = None, **params) -> Result:
+        reraise_interrupt: bool = True, extra_headers: Optional[dict] = None, cancel: Optional[Cancel] = None,
+        **params) -> Result:
     """Send one request and fold the answer into a Result; always leaves exactly one history row.
 
     `messages` (chat) is the full conversation to send; without it the prompt (and system) make one.
@@ -110,29 +142,31 @@ def run(endpoint: str, prompt: Any, *, client=None, history=None, observers: Ite
         call = client.chat if endpoint == "chat" else client.complete
         if stream:
             live = call(first, stream=True, extra_headers=extra_headers, **params)
+            if cancel is not None:
+                cancel.attach(live)
             result.ratelimit = live.ratelimit
             result.t_sent = live.started_at
             for chunk in live:
                 new = result.add_chunk(chunk)
                 for ob in observers:
                     ob.update(result, new)
+                if cancel is not None and cancel.is_set():
+                    raise Cancelled()
         else:
             response = call(first, stream=False, extra_headers=extra_headers, **params)
             result.ratelimit = response.ratelimit
             result.add_response(response)
+        if cancel is not None and cancel.is_set():
+            raise Cancelled()
         _parse_structured(result, schema, json_mode)
         if result.error:
             raise E.ResponseFormatError(result.error)
         result.finish("ok")
-    except KeyboardInterrupt:
-        if live is not None:
-            live.close()
-        result.finish("interrupted", "interrupted by the user (KeyboardInterrupt)")
-        _end(result, observers, history)
-        if reraise_interrupt:
-            raise
-        return result
+    except (KeyboardInterrupt, Cancelled) as exc:
+        return _interrupted(result, live, observers, history, reraise_interrupt and isinstance(exc, KeyboardInterrupt))
     except E.CerebrasError as exc:
+        if cancel is not None and cancel.is_set():  # the read failed because Stop closed the stream
+            return _interrupted(result, live, observers, history, False)
         if live is not None:
             live.close()
         result.finish("error", exc)
@@ -177,6 +211,16 @@ def logprobs_frame(source):
 def history(*, all_sessions: bool = False, n: Optional[int] = None):
     """This session's calls as a pandas DataFrame (`all_sessions=True`: the whole durable store)."""
     return get_history().to_dataframe(all_sessions=all_sessions, n=n)
+
+
+def _interrupted(result: Result, live, observers, history, reraise: bool) -> Result:
+    if live is not None:
+        live.close()
+    result.finish("interrupted", "stopped by the user")
+    _end(result, observers, history)
+    if reraise:
+        raise KeyboardInterrupt
+    return result
 
 
 def _end(result: Result, observers, history) -> None:

@@ -1,0 +1,313 @@
+"""The playground panel: parameters, a live stream, Stop, stats, logprobs and the panel's runs.
+
+Traitlets are the single source of truth (js/playground.js only renders them and sends actions). A run
+goes through `session.run`, the path every front end shares, on a worker thread: the kernel stays free
+for other cells while it streams, and Stop closes the stream at once from the kernel's thread. Each run
+has a generation number; a run that is no longer current never writes into the panel, so rapid
+Run/Stop/Run cannot interleave two answers.
+"""
+from __future__ import annotations
+
+import pathlib
+import shlex
+import threading
+import time
+from typing import Optional
+
+import anywidget
+import traitlets as T
+
+from . import session
+
+PARAMS = ("prompt", "system", "model", "temperature", "top_p", "max_tokens", "min_tokens", "seed", "stop",
+          "logprobs", "top_k", "endpoint", "response_format", "schema_name", "chat_mode")
+
+
+def _asset(name: str) -> pathlib.Path:
+    """js/ sits beside the package in a checkout (editable install) and inside it in a wheel."""
+    here = pathlib.Path(__file__).resolve().parent
+    for path in (here / "js" / name, here.parent / "js" / name):
+        if path.exists():
+            return path
+    raise FileNotFoundError(f"cerebras_magic is missing its front-end file {name}; reinstall the package")
+
+
+class Playground(anywidget.AnyWidget):
+    """`cm.Playground()`: try parameters without writing flags, then copy the result as a %%cerebras cell."""
+
+    _esm = _asset("playground.js")
+    _css = _asset("playground.css")
+
+    prompt = T.Unicode("").tag(sync=True)
+    system = T.Unicode("").tag(sync=True)
+    model = T.Unicode("").tag(sync=True)
+    models = T.List(T.Unicode()).tag(sync=True)
+    temperature = T.Float(0.7, min=0.0, max=1.5).tag(sync=True)
+    top_p = T.Float(1.0, min=0.0, max=1.0).tag(sync=True)
+    max_tokens = T.Int(512, min=1).tag(sync=True)
+    min_tokens = T.Int(0, min=-1).tag(sync=True)
+    seed = T.Int(None, allow_none=True).tag(sync=True)
+    stop = T.List(T.Unicode(), maxlen=4).tag(sync=True)
+    logprobs = T.Bool(False).tag(sync=True)
+    top_k = T.Int(5, min=0, max=20).tag(sync=True)
+    endpoint = T.Enum(("chat", "completion"), "chat").tag(sync=True)
+    response_format = T.Enum(("text", "json", "schema"), "text").tag(sync=True)
+    schema_name = T.Unicode("").tag(sync=True)
+    chat_mode = T.Bool(False).tag(sync=True)
+
+    running = T.Bool(False).tag(sync=True)
+    status = T.Unicode("idle").tag(sync=True)
+    output = T.Unicode("").tag(sync=True)
+    reasoning = T.Unicode("").tag(sync=True)
+    stats = T.Dict().tag(sync=True)
+    error = T.Unicode("").tag(sync=True)
+    logprobs_html = T.Unicode("").tag(sync=True)
+    conversation = T.List(T.Dict()).tag(sync=True)
+    runs = T.List(T.Dict()).tag(sync=True)
+    cell = T.Unicode("").tag(sync=True)
+    updates = T.Int(0).tag(sync=True)
+
+    def __init__(self, *, client=None, history=None, update_rate: float = 20.0, load_models: bool = True, **kwargs):
+        super().__init__(**kwargs)
+        self._client, self._history = client, history
+        self._interval = 1.0 / max(update_rate, 0.1)
+        self._lock = threading.RLock()
+        self._generation = 0
+        self._cancel: Optional[session.Cancel] = None
+        self._thread: Optional[threading.Thread] = None
+        self._snapshots: dict = {}
+        client = self._client or session.get_client()
+        if not self.model:
+            self.model = client.default_model
+        if not self.models:
+            self.models = [self.model]
+        self.observe(self._refresh_cell, names=list(PARAMS))
+        self._refresh_cell()
+        self.on_msg(self._on_msg)
+        if load_models:
+            threading.Thread(target=self.refresh_models, daemon=True).start()
+
+    # -- actions --------------------------------------------------------------------------------
+    def run(self, wait: bool = False) -> None:
+        """Start a run with the current settings; a run still going is stopped first."""
+        self.cancel()
+        with self._lock:
+            self._generation += 1
+            gen, cancel = self._generation, session.Cancel()
+            self._cancel = cancel
+            snapshot = {name: _copy(getattr(self, name)) for name in PARAMS}
+            snapshot["conversation"] = [dict(m) for m in self.conversation]
+            with self.hold_sync():
+                self.set_trait("running", True)
+                self.status, self.output, self.reasoning, self.error = "running", "", "", ""
+                self.logprobs_html, self.stats, self.updates = "", {"model": snapshot["model"]}, 0
+        thread = threading.Thread(target=self._work, args=(gen, cancel, snapshot), daemon=True,
+                                  name=f"cerebras-playground-{gen}")
+        self._thread = thread
+        thread.start()
+        if wait:
+            thread.join()
+
+    def cancel(self) -> None:
+        """Stop the running answer at once (the panel's Stop button); its partial text stays, and its row says `interrupted`."""
+        with self._lock:
+            cancel = self._cancel
+        if cancel is not None:
+            cancel.set()
+
+    def new_conversation(self) -> None:
+        self.conversation = []
+
+    def refresh_models(self) -> None:
+        try:
+            ids = [m.id for m in (self._client or session.get_client()).models()]
+        except Exception as exc:  # a dead panel is worse than a model list that did not load
+            self.error = f"could not list models: {exc}"
+            return
+        if ids:
+            self.models = ids if self.model in ids else [self.model] + ids
+
+    def restore(self, run_id: str) -> None:
+        """Put a past run's prompt and parameters back into the panel."""
+        snap = self._snapshots.get(run_id)
+        if snap is None:
+            self.error = f"no run {run_id!r} in this panel"
+            return
+        with self.hold_sync():
+            for name in PARAMS:
+                setattr(self, name, _copy(snap[name]))
+            self.error = ""
+
+    def as_cell(self) -> str:
+        return self.cell
+
+    def _on_msg(self, widget, content, buffers) -> None:
+        kind = content.get("type") if isinstance(content, dict) else None
+        actions = {"run": self.run, "stop": self.cancel, "new_conversation": self.new_conversation,
+                   "refresh_models": lambda: threading.Thread(target=self.refresh_models, daemon=True).start(),
+                   "restore": lambda: self.restore(str(content.get("id")))}
+        if kind in actions:
+            actions[kind]()
+
+    # -- the worker -----------------------------------------------------------------------------
+    def _work(self, gen: int, cancel: session.Cancel, snap: dict) -> None:
+        observer = _PanelObserver(self, gen, self._interval)
+        try:
+            kwargs = _request(snap)
+        except ValueError as exc:
+            self._publish(gen, running=False, status="error", error=str(exc))
+            return
+        result = session.run(snap["endpoint"], snap["prompt"], client=self._client, history=self._history,
+                             observers=[observer], source="widget", raise_errors=False, reraise_interrupt=False,
+                             cancel=cancel, **kwargs)
+        self._finish(gen, result, observer.updates, snap)
+
+    def _publish(self, gen: int, **traits) -> bool:
+        with self._lock:
+            if gen != self._generation:
+                return False
+            with self.hold_sync():
+                for name, value in traits.items():
+                    setattr(self, name, value)
+            return True
+
+    def _finish(self, gen: int, result, updates: int, snap: dict) -> None:
+        from .render import logprobs_html
+        self._snapshots[result.id] = snap
+        entry = {"id": result.id, "prompt": _short(snap["prompt"]), "model": result.model, "status": result.status,
+                 "tokens": result.completion_tokens, "tokens_per_second": _round(result.tokens_per_second)}
+        with self._lock:
+            self.runs = self.runs + [entry]
+            traits = {"output": result.text, "reasoning": result.reasoning, "status": result.status,
+                      "error": result.error if result.status == "error" else "", "stats": stats(result),
+                      "logprobs_html": logprobs_html(result) if result.token_logprobs else "",
+                      "updates": updates, "running": False}
+            if snap["chat_mode"] and snap["endpoint"] == "chat" and result.text and result.status != "error":
+                traits["conversation"] = result.messages + [{"role": "assistant", "content": result.text}]
+            self._publish(gen, **traits)
+
+    # -- the equivalent cell --------------------------------------------------------------------
+    def _refresh_cell(self, change=None) -> None:
+        self.cell = cell_for({name: getattr(self, name) for name in PARAMS})
+
+
+class _PanelObserver:
+    """Streams a run into the panel at a bounded rate (updates depend on time, not tokens)."""
+
+    def __init__(self, widget: Playground, gen: int, interval: float):
+        self.widget, self.gen, self.interval = widget, gen, interval
+        self.updates, self._last = 0, 0.0
+
+    def start(self, result) -> None:
+        pass
+
+    def update(self, result, new: str) -> None:
+        now = time.monotonic()
+        if new and now - self._last >= self.interval:
+            self._last = now
+            if self.widget._publish(self.gen, output=result.text, reasoning=result.reasoning, stats=stats(result)):
+                self.updates += 1
+
+    def finish(self, result) -> None:
+        pass
+
+
+def stats(result) -> dict:
+    """The figures the panel shows, live and final."""
+    out = {"model": result.model, "backend": result.backend, "tokens": result.completion_tokens,
+           "ttft_ms": _round(None if result.ttft is None else result.ttft * 1000),
+           "elapsed_s": _round(time.perf_counter() - result.t_sent if result.t_done is None else result.duration),
+           "finish_reason": result.finish_reason}
+    tps = result.tokens_per_second
+    if tps is None and result.t_first_token and result.completion_tokens:
+        span = time.perf_counter() - result.t_first_token
+        tps = result.completion_tokens / span if span > 0 else None
+    out["tokens_per_second"] = _round(tps)
+    if result.usage is not None:
+        out.update(prompt_tokens=result.usage.prompt_tokens, completion_tokens=result.usage.completion_tokens)
+    if result.time_info is not None:
+        out.update(server_total_time=result.time_info.total_time, server_queue_time=result.time_info.queue_time)
+    if result.ratelimit is not None:
+        out.update(remaining_tokens=result.ratelimit.remaining_tokens_minute,
+                   remaining_requests=result.ratelimit.remaining_requests_day)
+    return {k: v for k, v in out.items() if v is not None}
+
+
+def _request(snap: dict) -> dict:
+    """The panel's settings as `session.run` keyword arguments."""
+    chat = snap["endpoint"] == "chat"
+    kw = {"model": snap["model"] or None, "temperature": snap["temperature"], "top_p": snap["top_p"],
+          "seed": snap["seed"], "stop": list(snap["stop"]) or None,
+          "logprobs": snap["top_k"] if snap["logprobs"] else None}
+    tokens = ("max_completion_tokens", "min_completion_tokens") if chat else ("max_tokens", "min_tokens")
+    kw[tokens[0]], kw[tokens[1]] = snap["max_tokens"], snap["min_tokens"] or None
+    if chat:
+        kw["system"] = snap["system"] or None
+        kw["json_mode"] = snap["response_format"] == "json"
+        if snap["response_format"] == "schema":
+            kw["schema"] = _schema(snap["schema_name"])
+        if snap["chat_mode"]:
+            history = list(snap["conversation"])
+            if snap["system"] and not (history and history[0]["role"] == "system"):
+                history.insert(0, {"role": "system", "content": snap["system"]})
+            kw["messages"] = history + [{"role": "user", "content": snap["prompt"]}]
+            kw["system"] = None
+    elif snap["response_format"] != "text":
+        raise ValueError("JSON and schema output need the chat endpoint")
+    return kw
+
+
+def _schema(name: str):
+    from IPython import get_ipython
+    shell = get_ipython()
+    obj = shell.user_ns.get(name) if shell is not None and name else None
+    if not (isinstance(obj, type) and hasattr(obj, "model_json_schema")):
+        raise ValueError(f"schema {name!r}: define a pydantic BaseModel class with that name in the notebook first")
+    return obj
+
+
+def cell_for(p: dict) -> str:
+    """The %%cerebras cell that sends the same request as the panel's current settings."""
+    q = _quote
+    flags = ["%%cerebras", "-m", q(p["model"]), "-t", f"{p['temperature']:g}", "--top-p", f"{p['top_p']:g}",
+             "--max-tokens", str(p["max_tokens"])]
+    if p["min_tokens"]:
+        flags += ["--min-tokens", str(p["min_tokens"])]
+    if p["seed"] is not None:
+        flags += ["--seed", str(p["seed"])]
+    for s in p["stop"]:
+        flags += ["--stop", q(s)]
+    if p["logprobs"]:
+        flags += ["--logprobs", str(p["top_k"])]
+    if p["endpoint"] == "completion":
+        flags.append("--completion")
+    else:
+        if p["system"]:
+            flags += ["-s", q(p["system"])]
+        if p["chat_mode"]:
+            flags.append("--chat")
+        if p["response_format"] == "json":
+            flags.append("--json")
+        elif p["response_format"] == "schema" and p["schema_name"]:
+            flags += ["--schema", q(p["schema_name"])]
+    if "{" in p["prompt"] or "}" in p["prompt"]:
+        flags.append("--no-interpolate")  # the panel sends braces as written
+    return " ".join(flags) + "\n" + p["prompt"]
+
+
+def _quote(text: str) -> str:
+    """Shell-quote for the %%cerebras line; newlines and backslashes as the escapes the magic decodes."""
+    return shlex.quote(text.replace("\\", "\\\\").replace("\n", "\\n").replace("\t", "\\t").replace("\r", "\\r"))
+
+
+def _copy(value):
+    return list(value) if isinstance(value, list) else value
+
+
+def _short(text: str, n: int = 60) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= n else text[:n - 1] + "…"
+
+
+def _round(x, digits: int = 3):
+    return None if x is None else round(x, digits)

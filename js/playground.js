@@ -1,0 +1,469 @@
+// cerebras_magic Playground: the front end of `cm.Playground()` (anywidget ESM, no imports, works offline).
+//
+// Python traits are the single source of truth. This file only renders them and sends edits (model.set +
+// save_changes) and actions (model.send({type: ...})). Model text (output, reasoning, conversation, runs,
+// error, cell) is always written with textContent; only `logprobs_html`, which the Python renderer builds
+// and escapes, goes through innerHTML, into its own container.
+
+const INVALID = Symbol("invalid");
+let nextUid = 0;
+
+const same = (a, b) => a === b || JSON.stringify(a) === JSON.stringify(b);
+const fmtInt = (n) => Math.round(n).toLocaleString("en-US");
+const isNum = (x) => typeof x === "number" && Number.isFinite(x);
+
+function h(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k === "class") node.className = v;
+    else if (k === "text") node.textContent = v;
+    else if (k in node && typeof v !== "string") node[k] = v;
+    else node.setAttribute(k, v === true ? "" : v);
+  }
+  for (const c of children) if (c !== null && c !== undefined) node.append(c);
+  return node;
+}
+
+// Parsers from an input's text to a trait value (INVALID: keep the box red, send nothing).
+function intIn(lo, hi, { empty = INVALID } = {}) {
+  return (s) => {
+    s = s.trim();
+    if (s === "") return empty;
+    const n = Number(s);
+    if (!Number.isInteger(n) || n < lo || n > hi) return INVALID;
+    return n;
+  };
+}
+
+function floatIn(lo, hi) {
+  return (s) => {
+    const n = Number(s);
+    return s.trim() === "" || !Number.isFinite(n) || n < lo || n > hi ? INVALID : n;
+  };
+}
+
+function parseStops(s) {
+  return s.split("\n").filter((line) => line !== "").slice(0, 4);
+}
+
+function statsLine(st, running, elapsed) {
+  const parts = [];
+  if (running) {
+    parts.push(`running ${elapsed.toFixed(1)} s`);
+    const tok = st.tokens ?? st.completion_tokens;
+    if (isNum(tok)) {
+      parts.push(`${fmtInt(tok)} tokens`);
+      const tps = isNum(st.tokens_per_second) ? st.tokens_per_second : elapsed > 0.2 && tok > 0 ? tok / elapsed : null;
+      if (tps !== null) parts.push(`${fmtInt(tps)} tok/s`);
+    }
+    if (isNum(st.ttft_ms)) parts.push(`TTFT ${fmtInt(st.ttft_ms)} ms`);
+    return parts.join(" · ");
+  }
+  if (st.model) parts.push(st.model);
+  const comp = st.completion_tokens ?? st.tokens;
+  if (isNum(st.prompt_tokens) && isNum(comp)) parts.push(`${fmtInt(st.prompt_tokens)} → ${fmtInt(comp)} tokens`);
+  else if (isNum(comp)) parts.push(`${fmtInt(comp)} tokens`);
+  if (isNum(st.ttft_ms)) parts.push(`TTFT ${fmtInt(st.ttft_ms)} ms`);
+  if (isNum(st.tokens_per_second)) parts.push(`${fmtInt(st.tokens_per_second)} tok/s`);
+  if (isNum(st.elapsed_s)) parts.push(`${st.elapsed_s.toFixed(2)} s`);
+  if (isNum(st.server_total_time)) {
+    let s = `server ${st.server_total_time.toFixed(3)} s`;
+    if (isNum(st.server_queue_time)) s += ` (queue ${st.server_queue_time.toFixed(3)} s)`;
+    parts.push(s);
+  }
+  const left = [];
+  if (isNum(st.remaining_tokens)) left.push(`${fmtInt(st.remaining_tokens)} tokens`);
+  if (isNum(st.remaining_requests)) left.push(`${fmtInt(st.remaining_requests)} requests`);
+  if (left.length) parts.push(`left: ${left.join(", ")}`);
+  if (st.finish_reason) {
+    parts.push(st.finish_reason === "length" ? "finish: length (cut at max tokens)" : `finish: ${st.finish_reason}`);
+  }
+  if (st.backend && !/api\.cerebras\.ai/.test(st.backend)) parts.push(`via ${String(st.backend).replace(/^https?:\/\//, "")}`);
+  return parts.join(" · ");
+}
+
+const STATUS_TEXT = { idle: "idle", running: "running…", ok: "✓ ok", error: "✖ error", interrupted: "⏹ interrupted" };
+const RUN_MARK = { ok: "✓", error: "✖", interrupted: "⏹", running: "…" };
+
+function render({ model, el }) {
+  const uid = `cm-pg-${++nextUid}-${Math.random().toString(36).slice(2, 7)}`;
+  const id = (name) => `${uid}-${name}`;
+  const offModel = [];
+  const offDom = [];
+  const on = (name, cb) => {
+    model.on(name, cb);
+    offModel.push([name, cb]);
+  };
+  const listen = (node, type, cb) => {
+    node.addEventListener(type, cb);
+    offDom.push([node, type, cb]);
+  };
+  const save = (name, value) => {
+    if (same(model.get(name), value)) return;
+    model.set(name, value);
+    model.save_changes();
+  };
+  const send = (type, extra = {}) => model.send({ type, ...extra });
+
+  // ---------- inputs ----------
+  const field = (label, control, { cls = "", hint = null } = {}) => {
+    control.id = control.id || id(label.replace(/\W+/g, "-").toLowerCase());
+    const hintNode = hint ? h("span", { class: "cm-pg-hint", id: `${control.id}-hint`, text: hint }) : null;
+    if (hintNode) control.setAttribute("aria-describedby", hintNode.id);
+    return h("div", { class: `cm-pg-field ${cls}` }, h("label", { for: control.id, text: label }), control, hintNode);
+  };
+
+  const prompt = h("textarea", { class: "cm-pg-prompt", rows: 4, spellcheck: "true", placeholder: "Ask something… (Ctrl+Enter runs)" });
+  const system = h("textarea", { class: "cm-pg-system", rows: 2, placeholder: "Optional system prompt" });
+  const modelSel = h("select", { class: "cm-pg-model" });
+  const refresh = h("button", { type: "button", class: "cm-pg-btn cm-pg-refresh", title: "Reload the model list from the API", text: "↻ Refresh" });
+  const temperature = h("input", { type: "range", class: "cm-pg-temperature", min: "0", max: "1.5", step: "0.01" });
+  const tempOut = h("output", { class: "cm-pg-num", for: id("temperature") });
+  const topP = h("input", { type: "range", class: "cm-pg-top-p", min: "0", max: "1", step: "0.01" });
+  const topPOut = h("output", { class: "cm-pg-num", for: id("top-p") });
+  const maxTokens = h("input", { type: "number", class: "cm-pg-max-tokens", min: "1", step: "1", inputmode: "numeric" });
+  const minTokens = h("input", { type: "number", class: "cm-pg-min-tokens", min: "-1", step: "1", inputmode: "numeric", placeholder: "0 = unset" });
+  const seed = h("input", { type: "number", class: "cm-pg-seed", step: "1", inputmode: "numeric", placeholder: "random" });
+  const stop = h("textarea", { class: "cm-pg-stop", rows: 2, placeholder: "one per line, up to 4" });
+  const logprobs = h("input", { type: "checkbox", class: "cm-pg-logprobs" });
+  const topK = h("input", { type: "number", class: "cm-pg-top-k", min: "0", max: "20", step: "1", inputmode: "numeric" });
+  const endpoint = h("select", { class: "cm-pg-endpoint" },
+    h("option", { value: "chat", text: "chat (/v1/chat/completions)" }),
+    h("option", { value: "completion", text: "completion (/v1/completions)" }));
+  const format = h("select", { class: "cm-pg-format" },
+    h("option", { value: "text", text: "text" }),
+    h("option", { value: "json", text: "JSON object" }),
+    h("option", { value: "schema", text: "JSON schema (pydantic model)" }));
+  const schemaName = h("input", { type: "text", class: "cm-pg-schema", placeholder: "e.g. Person", spellcheck: "false", autocomplete: "off" });
+  const chatMode = h("input", { type: "checkbox", class: "cm-pg-chat-mode" });
+  const newConv = h("button", { type: "button", class: "cm-pg-btn cm-pg-new-conv", text: "New conversation" });
+
+  const runBtn = h("button", { type: "button", class: "cm-pg-btn cm-pg-primary cm-pg-run", text: "▶ Run", title: "Run (Ctrl+Enter)" });
+  const stopBtn = h("button", { type: "button", class: "cm-pg-btn cm-pg-stop-btn", text: "■ Stop", title: "Stop (Esc)" });
+  const status = h("span", { class: "cm-pg-status", role: "status", "aria-live": "polite" });
+
+  // ---------- outputs ----------
+  const conv = h("div", { class: "cm-pg-conv", role: "log", "aria-label": "Conversation so far" });
+  const reasoningPre = h("pre", { class: "cm-pg-reasoning-text" });
+  const reasoningSum = h("summary", { text: "Reasoning" });
+  const reasoning = h("details", { class: "cm-pg-reasoning" }, reasoningSum, reasoningPre);
+  const answer = h("pre", { class: "cm-pg-answer", tabindex: "0", "aria-label": "Answer", "aria-live": "off" });
+  const stats = h("div", { class: "cm-pg-stats" });
+  const error = h("div", { class: "cm-pg-error", role: "alert" });
+  const lp = h("div", { class: "cm-pg-logprobs-view" });
+  const runsList = h("ol", { class: "cm-pg-runs-list", reversed: true });
+  const runsCount = h("span", { class: "cm-pg-count" });
+  const runs = h("details", { class: "cm-pg-runs", open: true },
+    h("summary", {}, "Runs in this panel ", runsCount), runsList);
+  const copyBtn = h("button", { type: "button", class: "cm-pg-btn cm-pg-copy", text: "Copy as %%cerebras cell" });
+  const copyNote = h("span", { class: "cm-pg-hint cm-pg-copy-note", "aria-live": "polite" });
+  const cellBox = h("textarea", { class: "cm-pg-cell", readonly: true, rows: 4, spellcheck: "false", id: id("cell") });
+
+  const stopField = field("Stop strings", stop, { cls: "cm-pg-wide", hint: "one per line, up to 4" });
+  const systemField = field("System prompt", system, { cls: "cm-pg-system-field" });
+  const schemaField = field("Schema name", schemaName, { hint: "a pydantic model class in the notebook" });
+  const tempField = field("Temperature", temperature, { cls: "cm-pg-range" });
+  tempField.append(tempOut);
+  const topPField = field("Top-p", topP, { cls: "cm-pg-range" });
+  topPField.append(topPOut);
+  const topKField = field("Top-K", topK, { hint: "alternatives per token, 0–20" });
+  const modelField = field("Model", modelSel, { cls: "cm-pg-model-field cm-pg-wide" });
+  modelField.append(refresh);
+
+  const params = h("fieldset", { class: "cm-pg-params" },
+    h("legend", { text: "Parameters" }),
+    modelField,
+    field("Endpoint", endpoint),
+    field("Response format", format),
+    schemaField,
+    tempField,
+    topPField,
+    field("Max tokens", maxTokens),
+    field("Min tokens", minTokens, { hint: "0 = unset, -1 = as long as possible" }),
+    field("Seed", seed, { hint: "empty = random" }),
+    stopField,
+    h("div", { class: "cm-pg-field cm-pg-check" }, logprobs, h("label", { for: (logprobs.id = id("logprobs")), text: "Logprobs heat-map" })),
+    topKField,
+    h("div", { class: "cm-pg-field cm-pg-check" }, chatMode, h("label", { for: (chatMode.id = id("chat-mode")), text: "Chat mode (keep the conversation)" })),
+    h("div", { class: "cm-pg-field" }, newConv));
+
+  const root = h("div", { class: "cm-pg", role: "region", "aria-label": "Cerebras playground" },
+    h("div", { class: "cm-pg-head" },
+      h("span", { class: "cm-pg-title", text: "Cerebras Playground" }), status,
+      h("span", { class: "cm-pg-hint cm-pg-keys", text: "Ctrl/⌘+Enter runs · Esc stops" })),
+    h("div", { class: "cm-pg-top" },
+      h("div", { class: "cm-pg-main" },
+        field("Prompt", prompt, { cls: "cm-pg-prompt-field" }),
+        systemField,
+        h("div", { class: "cm-pg-actions" }, runBtn, stopBtn)),
+      params),
+    h("div", { class: "cm-pg-out" },
+      conv, reasoning,
+      h("div", { class: "cm-pg-answer-label", id: id("answer-label"), text: "Answer" }),
+      answer, stats, error, lp),
+    h("div", { class: "cm-pg-foot" },
+      runs,
+      h("div", { class: "cm-pg-cell-row" }, copyBtn, copyNote),
+      h("label", { class: "cm-pg-sr", for: cellBox.id, text: "%%cerebras cell for the current settings" }),
+      cellBox));
+  answer.removeAttribute("aria-label");
+  answer.setAttribute("aria-labelledby", id("answer-label"));
+  el.replaceChildren(root);
+
+  // ---------- two-way bindings for the input traits ----------
+  function bind(name, input, { read, write, event = "input" }) {
+    const fromModel = () => {
+      const v = model.get(name);
+      const r = read();
+      if (r === INVALID || !same(r, v)) write(v);
+      input.removeAttribute("aria-invalid");
+    };
+    const toModel = () => {
+      const r = read();
+      if (r === INVALID) {
+        input.setAttribute("aria-invalid", "true");
+        return;
+      }
+      input.removeAttribute("aria-invalid");
+      save(name, r);
+    };
+    listen(input, event, toModel);
+    if (event === "input") listen(input, "change", () => (read() === INVALID ? fromModel() : toModel()));
+    on(`change:${name}`, fromModel);
+    fromModel();
+  }
+  const text = (name, input) => bind(name, input, { read: () => input.value, write: (v) => (input.value = v ?? "") });
+  const number = (name, input, parse) =>
+    bind(name, input, { read: () => parse(input.value), write: (v) => (input.value = v === null || v === undefined ? "" : String(v)) });
+  const checkbox = (name, input) => bind(name, input, { read: () => input.checked, write: (v) => (input.checked = !!v), event: "change" });
+  const select = (name, input) => bind(name, input, { read: () => input.value, write: (v) => (input.value = v), event: "change" });
+  const range = (name, input, out) => {
+    const show = () => (out.textContent = Number(input.value).toFixed(2));
+    bind(name, input, { read: () => floatIn(Number(input.min), Number(input.max))(input.value), write: (v) => (input.value = String(v ?? 0)) });
+    listen(input, "input", show);
+    on(`change:${name}`, show);
+    show();
+  };
+
+  text("prompt", prompt);
+  text("system", system);
+  text("schema_name", schemaName);
+  range("temperature", temperature, tempOut);
+  range("top_p", topP, topPOut);
+  number("max_tokens", maxTokens, intIn(1, Number.MAX_SAFE_INTEGER));
+  number("min_tokens", minTokens, intIn(-1, Number.MAX_SAFE_INTEGER, { empty: 0 }));
+  number("seed", seed, intIn(Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER, { empty: null }));
+  number("top_k", topK, intIn(0, 20));
+  bind("stop", stop, { read: () => parseStops(stop.value), write: (v) => (stop.value = (v || []).join("\n")) });
+  checkbox("logprobs", logprobs);
+  checkbox("chat_mode", chatMode);
+  select("endpoint", endpoint);
+  select("response_format", format);
+
+  // the model dropdown: options from `models`, plus the current model if the list lacks it
+  const renderModels = () => {
+    const current = model.get("model") || "";
+    const ids = [...(model.get("models") || [])];
+    if (current && !ids.includes(current)) ids.unshift(current);
+    if (!same([...modelSel.options].map((o) => o.value), ids)) {
+      modelSel.replaceChildren(...ids.map((m) => h("option", { value: m, text: m })));
+    }
+    if (modelSel.value !== current) modelSel.value = current;
+  };
+  listen(modelSel, "change", () => save("model", modelSel.value));
+  on("change:models", renderModels);
+  on("change:model", renderModels);
+  renderModels();
+
+  // ---------- visibility that depends on settings ----------
+  const layout = () => {
+    const chat = model.get("endpoint") !== "completion";
+    systemField.hidden = !chat;
+    schemaField.hidden = model.get("response_format") !== "schema";
+    topK.disabled = !model.get("logprobs");
+    topKField.classList.toggle("cm-pg-off", topK.disabled);
+    newConv.hidden = !model.get("chat_mode");
+    const stops = stop.value.split("\n").filter((l) => l !== "").length;
+    stopField.querySelector(".cm-pg-hint").textContent = stops > 4 ? "only the first 4 are used" : "one per line, up to 4";
+    stopField.classList.toggle("cm-pg-warn", stops > 4);
+    renderConversation();
+  };
+  for (const t of ["endpoint", "response_format", "logprobs", "chat_mode", "stop"]) on(`change:${t}`, layout);
+  listen(stop, "input", layout);
+
+  // ---------- actions ----------
+  const run = () => {
+    if (!model.get("running")) send("run");
+  };
+  const stopRun = () => {
+    if (model.get("running")) send("stop");
+  };
+  listen(runBtn, "click", run);
+  listen(stopBtn, "click", stopRun);
+  listen(refresh, "click", () => send("refresh_models"));
+  listen(newConv, "click", () => send("new_conversation"));
+  listen(prompt, "keydown", (e) => {
+    if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) {
+      e.preventDefault();
+      e.stopPropagation(); // not JupyterLab's "run cell"
+      // the debounce-free bindings have already saved the prompt; flush it anyway, then run
+      save("prompt", prompt.value);
+      run();
+    }
+  });
+  listen(root, "keydown", (e) => {
+    if (e.key === "Escape" && model.get("running")) {
+      e.preventDefault();
+      e.stopPropagation(); // not JupyterLab's "command mode"
+      stopRun();
+    }
+  });
+
+  // ---------- outputs ----------
+  let timer = null;
+  let startedAt = 0;
+  const renderStats = () => {
+    const running = !!model.get("running");
+    const st = model.get("stats") || {};
+    const elapsed = running ? (performance.now() - startedAt) / 1000 : 0;
+    stats.textContent = statsLine(st, running, isNum(st.elapsed_s) && running ? Math.max(st.elapsed_s, elapsed) : elapsed);
+    stats.hidden = stats.textContent === "";
+    const updates = model.get("updates");
+    stats.title = isNum(updates) ? `${updates} output updates sent by the kernel for the last run` : "";
+    root.dataset.updates = String(updates ?? "");
+  };
+  const renderRunning = () => {
+    const running = !!model.get("running");
+    runBtn.disabled = running;
+    stopBtn.disabled = !running;
+    root.classList.toggle("cm-pg-is-running", running);
+    if (running && !timer) {
+      startedAt = performance.now();
+      timer = setInterval(renderStats, 100);
+    } else if (!running && timer) {
+      clearInterval(timer);
+      timer = null;
+    }
+    renderStats();
+  };
+  const renderStatus = () => {
+    const s = model.get("status") || "idle";
+    status.dataset.status = s;
+    root.dataset.status = s;
+    status.textContent = STATUS_TEXT[s] || s;
+  };
+  const renderOutput = () => {
+    const v = model.get("output") || "";
+    if (answer.textContent === v) return;
+    const follow = answer.scrollTop + answer.clientHeight >= answer.scrollHeight - 8;
+    answer.textContent = v;
+    if (follow) answer.scrollTop = answer.scrollHeight;
+  };
+  const renderReasoning = () => {
+    const v = model.get("reasoning") || "";
+    reasoning.hidden = v === "";
+    reasoningSum.textContent = `Reasoning (${fmtInt(v.length)} chars)`;
+    if (reasoningPre.textContent !== v) reasoningPre.textContent = v;
+  };
+  const renderError = () => {
+    const v = model.get("error") || "";
+    error.textContent = v ? `✖ ${v}` : "";
+    error.hidden = v === "";
+  };
+  const renderLogprobs = () => {
+    const v = model.get("logprobs_html") || "";
+    if (lp.dataset.shown === v) return;
+    lp.innerHTML = v; // built and escaped by cerebras_magic.logprobs (Python); see the header comment
+    lp.dataset.shown = v;
+    lp.hidden = v === "";
+  };
+  function renderConversation() {
+    const msgs = model.get("chat_mode") ? [...(model.get("conversation") || [])] : [];
+    const last = msgs[msgs.length - 1];
+    // the latest answer is already in the answer area below
+    if (last && last.role === "assistant" && last.content === (model.get("output") || "")) msgs.pop();
+    const nodes = msgs.map((m) =>
+      h("div", { class: `cm-pg-msg cm-pg-role-${String(m.role || "").replace(/\W/g, "")}` },
+        h("span", { class: "cm-pg-role", text: m.role || "?" }),
+        h("div", { class: "cm-pg-content", text: typeof m.content === "string" ? m.content : JSON.stringify(m.content) })));
+    conv.replaceChildren(...nodes);
+    conv.hidden = nodes.length === 0;
+  }
+  const renderRuns = () => {
+    const list = model.get("runs") || [];
+    runsCount.textContent = `(${list.length})`;
+    runs.hidden = list.length === 0;
+    const items = list.slice().reverse().map((r) => {
+      const bits = [`${RUN_MARK[r.status] || "·"} ${r.status || "?"}`, r.model || "?"];
+      if (isNum(r.tokens)) bits.push(`${fmtInt(r.tokens)} tok`);
+      if (isNum(r.tokens_per_second)) bits.push(`${fmtInt(r.tokens_per_second)} tok/s`);
+      const b = h("button", { type: "button", class: "cm-pg-run-item", "data-status": r.status || "", "data-id": r.id ?? "",
+        title: "Restore this run's settings and answer" },
+        h("span", { class: "cm-pg-run-meta", text: bits.join(" · ") }),
+        h("span", { class: "cm-pg-run-prompt", text: r.prompt || "" }));
+      b.addEventListener("click", () => send("restore", { id: String(r.id) }));
+      return h("li", {}, b);
+    });
+    runsList.replaceChildren(...items);
+  };
+  const renderCell = () => {
+    const v = model.get("cell") || "";
+    if (cellBox.value !== v) cellBox.value = v;
+    cellBox.rows = Math.min(10, Math.max(2, v.split("\n").length));
+  };
+  listen(copyBtn, "click", async () => {
+    const v = model.get("cell") || "";
+    renderCell();
+    let copied = false;
+    try {
+      if (navigator.clipboard && window.isSecureContext) {
+        await navigator.clipboard.writeText(v);
+        copied = true;
+      }
+    } catch (_) {
+      copied = false;
+    }
+    if (copied) {
+      copyNote.textContent = "Copied: paste it into a new cell.";
+    } else {
+      cellBox.focus();
+      cellBox.select();
+      copyNote.textContent = "Clipboard unavailable here: the cell is selected below, press Ctrl+C (⌘C).";
+    }
+  });
+
+  on("change:running", renderRunning);
+  on("change:stats", renderStats);
+  on("change:updates", renderStats);
+  on("change:status", renderStatus);
+  on("change:output", () => {
+    renderOutput();
+    if (model.get("chat_mode")) renderConversation();
+  });
+  on("change:reasoning", renderReasoning);
+  on("change:error", renderError);
+  on("change:logprobs_html", renderLogprobs);
+  on("change:conversation", renderConversation);
+  on("change:runs", renderRuns);
+  on("change:cell", renderCell);
+
+  renderRunning();
+  renderStatus();
+  renderOutput();
+  renderReasoning();
+  renderError();
+  renderLogprobs();
+  renderRuns();
+  renderCell();
+  layout();
+
+  return () => {
+    if (timer) clearInterval(timer);
+    for (const [name, cb] of offModel) model.off(name, cb);
+    for (const [node, type, cb] of offDom) node.removeEventListener(type, cb);
+    root.remove();
+  };
+}
+
+export default { render };

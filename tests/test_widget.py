@@ -1,0 +1,158 @@
+"""The playground driven from Python: set traits, run, stop, restore; state and history checked."""
+import time
+
+import pytest
+
+import cerebras_magic as cm
+from cerebras_magic import session
+from cerebras_magic.store import History
+from tests.conftest import run as run_cell
+
+
+@pytest.fixture
+def panel(fake_server, tmp_path):
+    session.reset()
+    hist = History(tmp_path / "h.sqlite")
+    client = cm.Client(api_key="test-key", base_url=fake_server.base_url)
+    p = cm.Playground(client=client, history=hist, load_models=False)
+    p.hist = hist
+    yield p
+    p.cancel()
+    session.reset()
+
+
+@pytest.fixture
+def slow_panel(fake_server_paced, tmp_path):
+    hist = History(tmp_path / "slow.sqlite")
+    client = cm.Client(api_key="test-key", base_url=fake_server_paced.base_url)
+    p = cm.Playground(client=client, history=hist, load_models=False)
+    p.hist = hist
+    yield p
+    p.cancel()
+
+
+def wait_for(pred, timeout=10.0):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if pred():
+            return True
+        time.sleep(0.01)
+    return False
+
+
+def test_models_run_stats_history(panel, fake_server):
+    panel.refresh_models()
+    assert "llama3.1-8b" in panel.models and "qwen-3-32b" in panel.models
+    panel.prompt, panel.max_tokens, panel.seed = "Hello panel", 30, 3
+    panel.run(wait=True)
+    assert panel.status == "ok" and panel.output and not panel.running and panel.error == ""
+    assert {"ttft_ms", "tokens", "tokens_per_second", "server_total_time", "remaining_tokens"} <= set(panel.stats)
+    expected = cm.Client(api_key="test-key", base_url=fake_server.base_url).chat(
+        "Hello panel", max_completion_tokens=30, seed=3, temperature=0.7, top_p=1.0).text
+    assert panel.output == expected
+    rows = panel.hist.rows()
+    assert len(rows) == 1 and rows[0]["source"] == "widget" and rows[0]["status"] == "ok"
+    assert len(panel.runs) == 1 and panel.runs[0]["status"] == "ok"
+
+
+def test_logprobs_view_uses_the_shared_renderer(panel):
+    panel.prompt, panel.logprobs, panel.top_k = "probabilities", True, 3
+    panel.run(wait=True)
+    assert 'class="cm-t"' in panel.logprobs_html and "perplexity" in panel.logprobs_html
+
+
+def test_run_returns_at_once_and_stop_keeps_partial_text(slow_panel):
+    p = slow_panel
+    p.prompt, p.min_tokens, p.max_tokens = "a very long answer", 3000, 3000
+    p.run()
+    assert p.running and p._thread.is_alive()  # the kernel's thread is free while it streams
+    assert wait_for(lambda: len(p.output) > 20)
+    p.cancel()
+    p._thread.join(5)
+    assert not p._thread.is_alive()  # a full answer would take ~1.5 s more at the paced rate
+    assert p.status == "interrupted" and p.output and not p.running
+    assert p.stats["tokens"] < 3000
+    rows = p.hist.rows()
+    assert rows[-1]["status"] == "interrupted" and rows[-1]["response"] == p.output
+
+
+def test_rapid_run_stop_run_never_interleaves(slow_panel, fake_server_paced):
+    p = slow_panel
+    p.prompt, p.min_tokens, p.max_tokens = "first answer", 2000, 2000
+    p.run()
+    assert wait_for(lambda: p.output)
+    p.prompt, p.min_tokens, p.max_tokens = "second answer", 0, 20
+    p.run()
+    p.cancel()
+    p.prompt = "third answer"
+    p.run(wait=True)
+    expected = cm.Client(api_key="test-key", base_url=fake_server_paced.base_url).chat(
+        "third answer", max_completion_tokens=20, temperature=0.7, top_p=1.0).text
+    assert p.status == "ok" and p.output == expected
+    statuses = {r["prompt"]: r["status"] for r in p.runs}
+    assert statuses["first answer"] == "interrupted" and statuses["third answer"] == "ok"
+    time.sleep(0.2)
+    assert p.output == expected  # a late stale run never writes afterwards
+
+
+def test_errors_are_one_line_and_the_panel_survives(panel, fake_server):
+    panel.prompt, panel.response_format, panel.schema_name = "x", "schema", "NoSuchModel"
+    panel.run(wait=True)
+    assert panel.status == "error" and "NoSuchModel" in panel.error and "\n" not in panel.error
+    panel.response_format = "text"
+    fake_server.fault("status:429", times=3)
+    panel.run(wait=True)
+    assert panel.status == "error" and "RateLimitError" in panel.error and "\n" not in panel.error
+    assert panel.hist.rows()[-1]["status"] == "error"
+    fake_server.clear_faults()
+    panel.temperature = 1.5
+    panel.run(wait=True)
+    assert panel.status == "ok" and panel.error == ""
+
+
+def test_messages_from_the_front_end_and_restore(panel):
+    panel.prompt, panel.temperature = "one", 0.1
+    panel._on_msg(panel, {"type": "run"}, [])
+    panel._thread.join(5)
+    first = panel.runs[-1]["id"]
+    panel.prompt, panel.temperature = "two", 0.9
+    panel.run(wait=True)
+    panel._on_msg(panel, {"type": "restore", "id": first}, [])
+    assert panel.prompt == "one" and panel.temperature == 0.1
+    panel._on_msg(panel, {"type": "bogus"}, [])  # ignored, no crash
+
+
+def test_chat_mode_keeps_the_conversation(panel, fake_server):
+    panel.chat_mode, panel.system, panel.prompt = True, "Be brief.", "My name is Ada."
+    panel.run(wait=True)
+    panel.prompt = "What is my name?"
+    panel.run(wait=True)
+    sent = [r for r in fake_server.requests if r["method"] == "POST"][-1]["json"]["messages"]
+    assert [m["role"] for m in sent] == ["system", "user", "assistant", "user"]
+    assert len(panel.conversation) == 5
+    panel._on_msg(panel, {"type": "new_conversation"}, [])
+    assert panel.conversation == []
+
+
+def test_copied_cell_sends_exactly_the_same_request(panel, fake_server, shell):
+    panel.prompt = "Use {braces} and\na second line"
+    panel.system = "Line one\nLine two: it's \"quoted\""
+    panel.stop = ["END", "\n\n"]
+    panel.temperature, panel.top_p, panel.max_tokens, panel.min_tokens, panel.seed = 0.3, 0.9, 40, 5, 11
+    panel.logprobs, panel.top_k, panel.model = True, 4, "qwen-3-32b"
+    panel.run(wait=True)
+    from_panel = [r for r in fake_server.requests if r["method"] == "POST"][-1]["json"]
+    res, _ = run_cell(shell, panel.cell)
+    assert res.error_in_exec is None, res.error_in_exec
+    from_cell = [r for r in fake_server.requests if r["method"] == "POST"][-1]["json"]
+    assert from_cell == from_panel
+    panel.endpoint, panel.logprobs = "completion", False
+    panel.run(wait=True)
+    from_panel = [r for r in fake_server.requests if r["method"] == "POST"][-1]["json"]
+    run_cell(shell, panel.cell)
+    assert [r for r in fake_server.requests if r["method"] == "POST"][-1]["json"] == from_panel
+
+
+def test_playground_line_magic(shell):
+    res, _ = run_cell(shell, "%cerebras playground")
+    assert isinstance(res.result, cm.Playground)
