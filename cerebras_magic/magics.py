@@ -30,7 +30,10 @@ HISTORY_VIEW = ("started_at", "source", "model", "prompt", "status", "finish_rea
 class Cerebras(Magics):
     """Defaults for %%cerebras cells; a per-cell flag beats them."""
 
-    model = Unicode("llama3.1-8b", help="Model id used when a cell gives no -m.").tag(config=True)
+    backend = Enum(("auto", "cerebras", "local"), "auto",
+                   help="auto: Cerebras with a key (or CEREBRAS_BASE_URL), else the local SmolLM2 if installed.").tag(config=True)
+    model = Unicode(None, allow_none=True,
+                    help="Model id used when a cell gives no -m (None: llama3.1-8b, or the local model).").tag(config=True)
     temperature = CFloat(None, allow_none=True, help="Sampling temperature, 0 to 1.5 (None: server default).").tag(config=True)
     top_p = CFloat(None, allow_none=True, help="Nucleus sampling, 0 to 1.").tag(config=True)
     max_tokens = CInt(None, allow_none=True, help="Cap on generated tokens.").tag(config=True)
@@ -52,7 +55,7 @@ class Cerebras(Magics):
         if self.history_path is not None:
             session.configure(history_path=self.history_path or None)
 
-    @observe("base_url", "timeout", "max_retries", "model")
+    @observe("base_url", "timeout", "max_retries", "model", "backend")
     def _client_options_changed(self, change):
         self._apply_client_options()
 
@@ -61,7 +64,7 @@ class Cerebras(Magics):
         session.configure(history_path=change["new"] or None)
 
     def _apply_client_options(self):
-        opts = {"model": self.model, "timeout": self.timeout, "max_retries": self.max_retries}
+        opts = {"model": self.model, "timeout": self.timeout, "max_retries": self.max_retries, "backend": self.backend}
         if self.base_url:
             opts["base_url"] = self.base_url
         session.configure(**opts)
@@ -69,6 +72,7 @@ class Cerebras(Magics):
     @magic_arguments()
     @argument("words", nargs="*", help="A one-line prompt for %%cerebras, or a command: " + ", ".join(COMMANDS))
     @argument("-m", "--model", help="Model id (see %%cerebras models).")
+    @argument("--backend", choices=("auto", "cerebras", "local"), help="Who answers (default: %%config Cerebras.backend).")
     @argument("-t", "--temperature", type=float, help="Sampling temperature, 0 to 1.5.")
     @argument("--top-p", type=float, help="Nucleus sampling, 0 to 1.")
     @argument("--max-tokens", type=int, help="Most tokens to generate.")
@@ -127,6 +131,7 @@ class Cerebras(Magics):
         messages = None
         if endpoint == "chat" and name:
             messages = self._conversation(name, system, fresh=bool(args.new)) + [{"role": "user", "content": prompt}]
+        client = self._client(args.backend)
         params = self._params(args, endpoint)
         stream = self.stream and not args.no_stream
         fmt = args.format or ("json" if (args.json or schema is not None) else self.format)
@@ -135,9 +140,9 @@ class Cerebras(Magics):
         from .render import CellRenderer
         renderer = CellRenderer(fmt=fmt, rate=self.update_rate, stream=stream)
         try:
-            result = session.run(endpoint, prompt, system=system if messages is None else None, messages=messages,
-                                 schema=schema, json_mode=args.json, logprobs=args.logprobs, stream=stream,
-                                 observers=[renderer], source="magic", cell_id=self._cell_id(),
+            result = session.run(endpoint, prompt, client=client, system=system if messages is None else None,
+                                 messages=messages, schema=schema, json_mode=args.json, logprobs=args.logprobs,
+                                 stream=stream, observers=[renderer], source="magic", cell_id=self._cell_id(),
                                  reraise_interrupt=False, **params)
         except Exception as exc:
             from .errors import CerebrasError, ParameterError
@@ -156,6 +161,19 @@ class Cerebras(Magics):
             self.shell.displayhook.update_user_ns(result)
             return None
         return result
+
+    def _client(self, backend: Optional[str]):
+        """The session client for this cell's backend; says so once when the local model must load."""
+        from .errors import CerebrasError
+        try:
+            client = session.get_client(backend)
+        except CerebrasError as exc:
+            raise UsageError(str(exc)) from None
+        if client.backend == "local":
+            from . import local
+            if not local.loaded():
+                print("loading the local model (SmolLM2-135M-Instruct via llama.cpp, once per kernel)…", flush=True)
+        return client
 
     def _params(self, args, endpoint: str) -> dict:
         p = {"model": args.model or self.model,
@@ -195,7 +213,7 @@ class Cerebras(Magics):
             first, api_params = session.prepare(endpoint, prompt, system=system if messages is None else None,
                                                 messages=messages, schema=schema, json_mode=args.json,
                                                 logprobs=args.logprobs, **params)
-            request = session.get_client().dump_request(endpoint, first, stream=stream, **api_params)
+            request = session.get_client(args.backend).dump_request(endpoint, first, stream=stream, **api_params)
         except Exception as exc:
             from .errors import CerebrasError
             if isinstance(exc, CerebrasError):
@@ -215,7 +233,7 @@ class Cerebras(Magics):
     def _command(self, cmd: str, rest: list, args):
         if cmd == "models":
             import pandas as pd
-            models = session.get_client().models()
+            models = self._client(args.backend).models()
             return pd.DataFrame([m.model_dump() for m in models]).set_index("id")
         if cmd == "history":
             n = args.n if args.n is not None else (int(rest[0]) if rest and rest[0].isdigit() else None)

@@ -78,7 +78,7 @@ def footer_parts(r) -> list:
     if r.finish_reason:
         parts.append("finish: length (cut at max tokens)" if r.finish_reason == "length" else f"finish: {r.finish_reason}")
     if r.backend and "api.cerebras.ai" not in r.backend:
-        parts.append(f"via {re.sub(r'^https?://', '', r.backend)}")
+        parts.append(f"via {re.sub(r'^https?://', '', r.backend)}")  # whoever answered, when not Cerebras
     return parts
 
 

@@ -12,33 +12,41 @@ from typing import Any, Iterable, Optional
 from . import errors as E
 from .result import Result
 
-_state: dict = {"client": None, "history": None, "client_options": {}}
+_state: dict = {"clients": {}, "history": None, "client_options": {}}
 
 
 def configure(*, history_path: Any = ..., **client_options) -> None:
     """Change the session's default client options (api_key, base_url, model, ...) or history path."""
     if client_options:
         _state["client_options"].update({k: v for k, v in client_options.items()})
-        if _state["client"] is not None:
-            _state["client"].close()
-        _state["client"] = None
+        _close_clients()
     if history_path is not ...:
         from .store import History
         _state["history"] = History(history_path)
 
 
 def reset() -> None:
-    """Forget the session's client, options and history (tests, or a clean start)."""
-    if _state["client"] is not None:
-        _state["client"].close()
-    _state.update(client=None, history=None, client_options={})
+    """Forget the session's clients, options and history (tests, or a clean start)."""
+    _close_clients()
+    _state.update(history=None, client_options={})
 
 
-def get_client():
-    if _state["client"] is None:
+def _close_clients() -> None:
+    for c in _state["clients"].values():
+        c.close()
+    _state["clients"] = {}
+
+
+def get_client(backend: Optional[str] = None):
+    """The session's client for a backend (None: the configured one, by default 'auto')."""
+    opts = dict(_state["client_options"])
+    if backend:
+        opts["backend"] = backend
+    name = opts.get("backend", "auto")
+    if name not in _state["clients"]:
         from .client import Client
-        _state["client"] = Client(**_state["client_options"])
-    return _state["client"]
+        _state["clients"][name] = Client(**opts)
+    return _state["clients"][name]
 
 
 def get_history():
@@ -129,7 +137,7 @@ def run(endpoint: str, prompt: Any, *, client=None, history=None, observers: Ite
     history = history if history is not None else get_history()
     observers = list(observers)
     result = Result(endpoint=endpoint, model=params.get("model") or client.default_model, prompt=_as_text(prompt),
-                    system=system, messages=list(messages or []), source=source, backend=client.base_url,
+                    system=system, messages=list(messages or []), source=source, backend=client.label,
                     cell_id=cell_id)
     live = None
     try:

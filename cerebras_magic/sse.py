@@ -28,8 +28,27 @@ class SSEDecoder:
 
     def feed(self, data: bytes) -> List[Event]:
         """Add bytes from the network; return the events they completed."""
-        if not data:
+        complete = self._complete(data)
+        return [ev for ev in map(self._event, complete.split(b"\n\n")) if ev is not None] if complete else []
+
+    def feed_data(self, data: bytes) -> List[bytes]:
+        """Like feed, but only the data payloads: the client's hot path.
+
+        When the completed text is nothing but `data: <one line>\n\n` events (every real Cerebras
+        stream), its newline count proves it, and one C-level split yields every payload. Anything else
+        (comments, multi-line data, other fields, stray blank lines) takes the general parser."""
+        complete = self._complete(data)
+        if not complete:
             return []
+        events = complete.count(b"\n\ndata: ") + 1
+        if complete.startswith(b"data: ") and complete.count(b"\n") == 2 * events:
+            return complete[6:-2].split(b"\n\ndata: ")
+        return [ev.data for ev in map(self._event, complete.split(b"\n\n")) if ev is not None]
+
+    def _complete(self, data: bytes) -> bytes:
+        """Everything up to the last blank line (line ends normalized to LF); the rest waits for more."""
+        if not data:
+            return b""
         if self._pending_cr:  # a CR ended the last read: a following LF belongs to it
             self._pending_cr = False
             if data[:1] == b"\n":
@@ -39,20 +58,17 @@ class SSEDecoder:
                 self._pending_cr = True
             data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
         buf = self._buf + data if self._buf else data
-        if b"\n\n" not in buf:
+        end = buf.rfind(b"\n\n")
+        if end < 0:
             self._buf = buf
-            return []
-        blocks = buf.split(b"\n\n")
-        self._buf = blocks.pop()
-        out = []
-        for block in blocks:
-            if block[:6] == b"data: " and b"\n" not in block:  # fast path
-                out.append(Event(block[6:]))
-            elif block:
-                ev = self._parse_block(block)
-                if ev is not None:
-                    out.append(ev)
-        return out
+            return b""
+        self._buf = buf[end + 2:]
+        return buf[:end + 2]
+
+    def _event(self, block: bytes) -> Optional[Event]:
+        if block.startswith(b"data: ") and b"\n" not in block:
+            return Event(block[6:])
+        return self._parse_block(block) if block else None
 
     def close(self) -> List[Event]:
         """End of body: a last event without its blank line still counts (servers differ)."""

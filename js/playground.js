@@ -43,8 +43,14 @@ function floatIn(lo, hi) {
   };
 }
 
+// Stop strings, one per line; as in `%%cerebras --stop`, \n \t \r and \\ spell a newline, tab, CR, backslash.
+const UNESCAPE = { "\\n": "\n", "\\t": "\t", "\\r": "\r", "\\\\": "\\" };
+const ESCAPE = { "\n": "\\n", "\t": "\\t", "\r": "\\r", "\\": "\\\\" };
 function parseStops(s) {
-  return s.split("\n").filter((line) => line !== "").slice(0, 4);
+  return s.split("\n").filter((line) => line !== "").slice(0, 4).map((line) => line.replace(/\\[ntr\\]/g, (m) => UNESCAPE[m]));
+}
+function formatStops(list) {
+  return (list || []).map((x) => String(x).replace(/[\n\t\r\\]/g, (m) => ESCAPE[m])).join("\n");
 }
 
 function statsLine(st, running, elapsed) {
@@ -83,8 +89,9 @@ function statsLine(st, running, elapsed) {
   return parts.join(" · ");
 }
 
-const STATUS_TEXT = { idle: "idle", running: "running…", ok: "✓ ok", error: "✖ error", interrupted: "⏹ interrupted" };
-const RUN_MARK = { ok: "✓", error: "✖", interrupted: "⏹", running: "…" };
+// glyphs that common UI fonts have (⏹ often renders as a box)
+const STATUS_TEXT = { idle: "idle", running: "● running", ok: "✓ ok", error: "✕ error", interrupted: "■ interrupted" };
+const RUN_MARK = { ok: "✓", error: "✕", interrupted: "■", running: "●" };
 
 function render({ model, el }) {
   const uid = `cm-pg-${++nextUid}-${Math.random().toString(36).slice(2, 7)}`;
@@ -125,16 +132,16 @@ function render({ model, el }) {
   const maxTokens = h("input", { type: "number", class: "cm-pg-max-tokens", min: "1", step: "1", inputmode: "numeric" });
   const minTokens = h("input", { type: "number", class: "cm-pg-min-tokens", min: "-1", step: "1", inputmode: "numeric", placeholder: "0 = unset" });
   const seed = h("input", { type: "number", class: "cm-pg-seed", step: "1", inputmode: "numeric", placeholder: "random" });
-  const stop = h("textarea", { class: "cm-pg-stop", rows: 2, placeholder: "one per line, up to 4" });
+  const stop = h("textarea", { class: "cm-pg-stop", rows: 2, placeholder: "e.g. END", spellcheck: "false" });
   const logprobs = h("input", { type: "checkbox", class: "cm-pg-logprobs" });
   const topK = h("input", { type: "number", class: "cm-pg-top-k", min: "0", max: "20", step: "1", inputmode: "numeric" });
   const endpoint = h("select", { class: "cm-pg-endpoint" },
-    h("option", { value: "chat", text: "chat (/v1/chat/completions)" }),
-    h("option", { value: "completion", text: "completion (/v1/completions)" }));
+    h("option", { value: "chat", text: "chat", title: "/v1/chat/completions" }),
+    h("option", { value: "completion", text: "text completion", title: "/v1/completions" }));
   const format = h("select", { class: "cm-pg-format" },
     h("option", { value: "text", text: "text" }),
     h("option", { value: "json", text: "JSON object" }),
-    h("option", { value: "schema", text: "JSON schema (pydantic model)" }));
+    h("option", { value: "schema", text: "JSON schema" }));
   const schemaName = h("input", { type: "text", class: "cm-pg-schema", placeholder: "e.g. Person", spellcheck: "false", autocomplete: "off" });
   const chatMode = h("input", { type: "checkbox", class: "cm-pg-chat-mode" });
   const newConv = h("button", { type: "button", class: "cm-pg-btn cm-pg-new-conv", text: "New conversation" });
@@ -160,33 +167,32 @@ function render({ model, el }) {
   const copyNote = h("span", { class: "cm-pg-hint cm-pg-copy-note", "aria-live": "polite" });
   const cellBox = h("textarea", { class: "cm-pg-cell", readonly: true, rows: 4, spellcheck: "false", id: id("cell") });
 
-  const stopField = field("Stop strings", stop, { cls: "cm-pg-wide", hint: "one per line, up to 4" });
+  const stopField = field("Stop strings", stop, { hint: "one per line, up to 4; \\n = newline" });
   const systemField = field("System prompt", system, { cls: "cm-pg-system-field" });
-  const schemaField = field("Schema name", schemaName, { hint: "a pydantic model class in the notebook" });
+  const schemaField = field("Schema", schemaName, { hint: "a pydantic model class in the notebook" });
   const tempField = field("Temperature", temperature, { cls: "cm-pg-range" });
   tempField.append(tempOut);
   const topPField = field("Top-p", topP, { cls: "cm-pg-range" });
   topPField.append(topPOut);
-  const topKField = field("Top-K", topK, { hint: "alternatives per token, 0–20" });
-  const modelField = field("Model", modelSel, { cls: "cm-pg-model-field cm-pg-wide" });
+  const modelField = field("Model", modelSel, { cls: "cm-pg-model-field" });
   modelField.append(refresh);
+  const check = (input, name, label) =>
+    h("div", { class: "cm-pg-check" }, input, h("label", { for: (input.id = id(name)), text: label }));
+  const topKField = h("div", { class: "cm-pg-inline" },
+    h("label", { for: (topK.id = id("top-k")), text: "top-K" }), topK);
+  const row = (...fields) => h("div", { class: "cm-pg-row" }, ...fields);
 
   const params = h("fieldset", { class: "cm-pg-params" },
     h("legend", { text: "Parameters" }),
     modelField,
-    field("Endpoint", endpoint),
-    field("Response format", format),
+    row(field("Endpoint", endpoint), field("Response format", format)),
     schemaField,
     tempField,
     topPField,
-    field("Max tokens", maxTokens),
-    field("Min tokens", minTokens, { hint: "0 = unset, -1 = as long as possible" }),
-    field("Seed", seed, { hint: "empty = random" }),
+    row(field("Max tokens", maxTokens), field("Min tokens", minTokens, { hint: "0 = unset" }), field("Seed", seed)),
     stopField,
-    h("div", { class: "cm-pg-field cm-pg-check" }, logprobs, h("label", { for: (logprobs.id = id("logprobs")), text: "Logprobs heat-map" })),
-    topKField,
-    h("div", { class: "cm-pg-field cm-pg-check" }, chatMode, h("label", { for: (chatMode.id = id("chat-mode")), text: "Chat mode (keep the conversation)" })),
-    h("div", { class: "cm-pg-field" }, newConv));
+    row(check(logprobs, "logprobs", "Logprobs heat-map"), topKField),
+    row(check(chatMode, "chat-mode", "Chat mode"), newConv));
 
   const root = h("div", { class: "cm-pg", role: "region", "aria-label": "Cerebras playground" },
     h("div", { class: "cm-pg-head" },
@@ -196,12 +202,12 @@ function render({ model, el }) {
       h("div", { class: "cm-pg-main" },
         field("Prompt", prompt, { cls: "cm-pg-prompt-field" }),
         systemField,
-        h("div", { class: "cm-pg-actions" }, runBtn, stopBtn)),
+        h("div", { class: "cm-pg-actions" }, runBtn, stopBtn),
+        conv, reasoning,
+        h("div", { class: "cm-pg-answer-label", id: id("answer-label"), text: "Answer" }),
+        answer, stats, error),
       params),
-    h("div", { class: "cm-pg-out" },
-      conv, reasoning,
-      h("div", { class: "cm-pg-answer-label", id: id("answer-label"), text: "Answer" }),
-      answer, stats, error, lp),
+    lp,
     h("div", { class: "cm-pg-foot" },
       runs,
       h("div", { class: "cm-pg-cell-row" }, copyBtn, copyNote),
@@ -255,7 +261,7 @@ function render({ model, el }) {
   number("min_tokens", minTokens, intIn(-1, Number.MAX_SAFE_INTEGER, { empty: 0 }));
   number("seed", seed, intIn(Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER, { empty: null }));
   number("top_k", topK, intIn(0, 20));
-  bind("stop", stop, { read: () => parseStops(stop.value), write: (v) => (stop.value = (v || []).join("\n")) });
+  bind("stop", stop, { read: () => parseStops(stop.value), write: (v) => (stop.value = formatStops(v)) });
   checkbox("logprobs", logprobs);
   checkbox("chat_mode", chatMode);
   select("endpoint", endpoint);
@@ -283,9 +289,9 @@ function render({ model, el }) {
     schemaField.hidden = model.get("response_format") !== "schema";
     topK.disabled = !model.get("logprobs");
     topKField.classList.toggle("cm-pg-off", topK.disabled);
-    newConv.hidden = !model.get("chat_mode");
+    newConv.disabled = !model.get("chat_mode");
     const stops = stop.value.split("\n").filter((l) => l !== "").length;
-    stopField.querySelector(".cm-pg-hint").textContent = stops > 4 ? "only the first 4 are used" : "one per line, up to 4";
+    stopField.querySelector(".cm-pg-hint").textContent = stops > 4 ? "only the first 4 are used" : "one per line, up to 4; \\n = newline";
     stopField.classList.toggle("cm-pg-warn", stops > 4);
     renderConversation();
   };
@@ -303,21 +309,19 @@ function render({ model, el }) {
   listen(stopBtn, "click", stopRun);
   listen(refresh, "click", () => send("refresh_models"));
   listen(newConv, "click", () => send("new_conversation"));
-  listen(prompt, "keydown", (e) => {
-    if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) {
-      e.preventDefault();
-      e.stopPropagation(); // not JupyterLab's "run cell"
-      // the debounce-free bindings have already saved the prompt; flush it anyway, then run
-      save("prompt", prompt.value);
-      run();
-    }
-  });
   listen(root, "keydown", (e) => {
-    if (e.key === "Escape" && model.get("running")) {
+    if (e.key === "Enter" && (e.ctrlKey || e.metaKey) && !e.shiftKey && !e.altKey) {
       e.preventDefault();
-      e.stopPropagation(); // not JupyterLab's "command mode"
+      save("prompt", prompt.value); // already saved on input; flushed again before the run message
+      run();
+    } else if (e.key === "Escape" && model.get("running")) {
+      e.preventDefault();
       stopRun();
     }
+    // Keys typed in the panel belong to the panel: without this, JupyterLab's notebook shortcuts fire from
+    // inside it (Shift+Enter re-runs the cell and replaces the panel, "a"/"b" on a checkbox insert cells,
+    // "d d" deletes the cell). Ctrl/Cmd combinations other than Enter (save, palette, ...) still reach it.
+    if (!(e.ctrlKey || e.metaKey) || e.key === "Enter") e.stopPropagation();
   });
 
   // ---------- outputs ----------
@@ -368,7 +372,7 @@ function render({ model, el }) {
   };
   const renderError = () => {
     const v = model.get("error") || "";
-    error.textContent = v ? `✖ ${v}` : "";
+    error.textContent = v ? `✕ ${v}` : "";
     error.hidden = v === "";
   };
   const renderLogprobs = () => {
@@ -378,17 +382,22 @@ function render({ model, el }) {
     lp.dataset.shown = v;
     lp.hidden = v === "";
   };
+  let convShown = null;
   function renderConversation() {
-    const msgs = model.get("chat_mode") ? [...(model.get("conversation") || [])] : [];
+    const list = model.get("conversation") || [];
+    const msgs = model.get("chat_mode") ? [...list] : [];
     const last = msgs[msgs.length - 1];
     // the latest answer is already in the answer area below
     if (last && last.role === "assistant" && last.content === (model.get("output") || "")) msgs.pop();
+    if (convShown && convShown.list === list && convShown.length === msgs.length) return; // called per output update
+    convShown = { list, length: msgs.length };
     const nodes = msgs.map((m) =>
       h("div", { class: `cm-pg-msg cm-pg-role-${String(m.role || "").replace(/\W/g, "")}` },
         h("span", { class: "cm-pg-role", text: m.role || "?" }),
         h("div", { class: "cm-pg-content", text: typeof m.content === "string" ? m.content : JSON.stringify(m.content) })));
     conv.replaceChildren(...nodes);
     conv.hidden = nodes.length === 0;
+    conv.scrollTop = conv.scrollHeight; // the newest turn
   }
   const renderRuns = () => {
     const list = model.get("runs") || [];

