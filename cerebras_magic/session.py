@@ -191,6 +191,17 @@ def run(endpoint: str, prompt: Any, *, client=None, history=None, observers: Ite
     return result
 
 
+def record_failure(endpoint: str, prompt: Any, error: BaseException, *, client=None, history=None,
+                   source: str = "python", **fields) -> Result:
+    """A call that failed before it could be sent (e.g. the widget's unknown schema): still one row."""
+    client = client or get_client()
+    result = Result(endpoint=endpoint, model=fields.get("model") or client.default_model, prompt=_as_text(prompt),
+                    source=source, backend=client.label, params={k: v for k, v in fields.items() if v is not None})
+    result.finish("error", error)
+    (history if history is not None else get_history()).append(result.to_row())
+    return result
+
+
 def chat(prompt: Any, *, system: Optional[str] = None, logprobs=None, stream: bool = True, schema=None,
          json: bool = False, **params) -> Result:
     """One chat call from Python: `cm.chat("hi", model=..., temperature=..., logprobs=5)` -> Result.

@@ -154,8 +154,10 @@ class Playground(anywidget.AnyWidget):
         observer = _PanelObserver(self, gen, self._interval)
         try:
             kwargs = _request(snap)
-        except ValueError as exc:
-            self._publish(gen, running=False, status="error", error=str(exc))
+        except ValueError as exc:  # found before sending; it is still a run, a row and a one-line error
+            result = session.record_failure(snap["endpoint"], snap["prompt"], exc, client=self._client,
+                                            history=self._history, source="widget", model=snap["model"] or None)
+            self._finish(gen, result, 0, snap)
             return
         result = session.run(snap["endpoint"], snap["prompt"], client=self._client, history=self._history,
                              observers=[observer], source="widget", raise_errors=False, reraise_interrupt=False,

@@ -408,7 +408,7 @@ function render({ model, el }) {
       if (isNum(r.tokens)) bits.push(`${fmtInt(r.tokens)} tok`);
       if (isNum(r.tokens_per_second)) bits.push(`${fmtInt(r.tokens_per_second)} tok/s`);
       const b = h("button", { type: "button", class: "cm-pg-run-item", "data-status": r.status || "", "data-id": r.id ?? "",
-        title: "Restore this run's settings and answer" },
+        title: "Put this run's prompt and settings back into the panel" },
         h("span", { class: "cm-pg-run-meta", text: bits.join(" · ") }),
         h("span", { class: "cm-pg-run-prompt", text: r.prompt || "" }));
       b.addEventListener("click", () => send("restore", { id: String(r.id) }));

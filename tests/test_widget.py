@@ -99,6 +99,7 @@ def test_errors_are_one_line_and_the_panel_survives(panel, fake_server):
     panel.prompt, panel.response_format, panel.schema_name = "x", "schema", "NoSuchModel"
     panel.run(wait=True)
     assert panel.status == "error" and "NoSuchModel" in panel.error and "\n" not in panel.error
+    assert panel.hist.rows()[-1]["status"] == "error" and panel.runs[-1]["status"] == "error"
     panel.response_format = "text"
     fake_server.fault("status:429", times=3)
     panel.run(wait=True)
