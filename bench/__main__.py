@@ -3,17 +3,17 @@ import argparse
 import platform
 import os
 
-from . import logprobs, magic, stream
+from . import history, logprobs, magic, memory, stream
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(prog="python -m bench")
-    ap.add_argument("which", nargs="*", choices=["stream", "magic", "logprobs", []],
+    ap.add_argument("which", nargs="*", choices=["stream", "magic", "logprobs", "history", "memory", "local", []],
                     help="which tables (default: all)")
     ap.add_argument("--n", type=int, default=20000)
     ap.add_argument("--repeats", type=int, default=5)
     a = ap.parse_args()
-    a.which = a.which or ["stream", "magic", "logprobs"]
+    a.which = a.which or ["stream", "magic", "logprobs", "history", "memory", "local"]
     print(f"# {platform.python_implementation()} {platform.python_version()}, {os.cpu_count()} cores, {platform.machine()}")
     if "stream" in a.which:
         print(stream.report(a.n, a.repeats))
@@ -21,6 +21,13 @@ def main() -> None:
         print(magic.report(a.n, a.repeats))
     if "logprobs" in a.which:
         print(logprobs.report(10000, a.repeats))
+    if "history" in a.which:
+        print(history.report())
+    if "memory" in a.which:
+        print(memory.report())
+    if "local" in a.which:
+        from . import local
+        print(local.report())
 
 
 if __name__ == "__main__":

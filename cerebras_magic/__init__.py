@@ -10,7 +10,7 @@ import importlib
 __version__ = "0.1.0"
 
 _LAZY = {
-    "Client": "client", "AsyncClient": "client", "Stream": "client", "AsyncStream": "client",
+    "Client": "client", "AsyncClient": "client", "Stream": "streaming", "AsyncStream": "streaming",
     "ParameterError": "errors", "CerebrasError": "errors", "APIStatusError": "errors",
     "APIConnectionError": "errors", "APITimeoutError": "errors", "StreamError": "errors",
     "AuthenticationError": "errors", "PermissionDeniedError": "errors", "NotFoundError": "errors",

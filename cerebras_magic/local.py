@@ -3,18 +3,21 @@
 Why a transport: the client, magic, widget and history all speak the Cerebras wire format, so answering
 that format in-process lets the offline path run exactly the code the online one does. Generation is our
 own loop over llama.cpp's logits: llama-cpp-python's logprobs path works over the whole vocabulary in
-Python and drops SmolLM2 from ~75 to ~12 tokens/s.
+Python (measured: 21 tokens/s with top-5 logprobs, against 79 for this loop; bench/local.py).
 
 Decisions: any model id is accepted (cells written for Cerebras keep working) and responses name
 MODEL_ID; `GET /v1/models/{id}` knows only MODEL_ID. Logprobs are the log-softmax of the raw logits,
 before temperature, top_p and min-token masking (the model's own distribution, as vLLM reports it).
 time_info counts compute: the model load and lock waits are queue_time; time a reader spends between
-reads is not counted.
+reads is not counted. One model serves all requests a token at a time, so open streams take turns.
 """
 from __future__ import annotations
 
 import asyncio
+import atexit
 import codecs
+import contextlib
+import ctypes
 import hashlib
 import importlib.util
 import json
@@ -84,29 +87,37 @@ def _content_text(content) -> str:
     return "" if content is None else str(content)
 
 
+@contextlib.contextmanager
+def no_extra_buffers():
+    """Load llama.cpp models without extra CPU buffer types: with 0.3.36 built from source, the AMX one
+    segfaults on every multi-token batch on Xeons that report AMX. Costs some speed there; safe anywhere."""
+    import llama_cpp.llama_cpp as C
+    default = C.llama_model_default_params
+
+    def params():
+        p = default()
+        p.use_extra_bufts = False
+        return p
+    C.llama_model_default_params = params
+    try:
+        yield
+    finally:
+        C.llama_model_default_params = default
+
+
 class _Model:
     """One llama.cpp context. Every step runs under `lock`; `cached` is what its KV cache holds."""
 
     def __init__(self, path: Path, n_ctx: int, n_threads: int):
         import numpy as np
         import llama_cpp
-        import llama_cpp.llama_cpp as C
-        default = C.llama_model_default_params
-
-        def no_extra_buffers():  # the AMX buffer type segfaults on multi-token batches (seen with 0.3.36)
-            params = default()
-            params.use_extra_bufts = False
-            return params
         started = time.perf_counter()
-        C.llama_model_default_params = no_extra_buffers
-        try:
+        with no_extra_buffers():
             self.llm = llama_cpp.Llama(str(path), n_ctx=n_ctx, n_threads=n_threads, n_threads_batch=n_threads,
                                        verbose=False)
-        finally:
-            C.llama_model_default_params = default
         self.np, self.n_vocab, self.n_ctx = np, self.llm.n_vocab(), self.llm.n_ctx()
         vocab = self.llm._model.vocab
-        self.eog_set = {t for t in range(self.n_vocab) if C.llama_vocab_is_eog(vocab, t)}
+        self.eog_set = {t for t in range(self.n_vocab) if llama_cpp.llama_vocab_is_eog(vocab, t)}
         self.eog = np.array(sorted(self.eog_set), dtype=np.intp)
         template = self.llm.metadata.get("tokenizer.chat_template")
         if template:
@@ -115,6 +126,7 @@ class _Model:
         self.template, self.lock, self.owner, self.cached, self._pieces = template, threading.Lock(), None, [], {}
         self.fingerprint = "fp_local_" + hashlib.sha1(f"{path.name}:{llama_cpp.__version__}".encode()).hexdigest()[:12]
         self.load_seconds = time.perf_counter() - started
+        atexit.register(self.llm.close)  # before interpreter teardown, when Llama.__del__ would fail noisily
 
     def tokenize(self, text: str) -> list:
         return self.llm.tokenize(text.encode("utf-8"), add_bos=True, special=True)
@@ -129,31 +141,56 @@ class _Model:
         msgs = [{"role": "system" if m.get("role") == "developer" else m.get("role"),
                  "content": _content_text(m.get("content"))} for m in messages]
         if self.template is None:  # ChatML, SmolLM2's own format
-            return "".join(f"<|im_start|>{m['role']}\n{m['content']}<|im_end|>\n" for m in msgs) + "<|im_start|>assistant\n"
-        return self.template.render(messages=msgs, add_generation_prompt=True, bos_token="", eos_token="")
+            turns = "".join(f"<|im_start|>{m['role']}\n{m['content']}<|im_end|>\n" for m in msgs)
+            return turns + "<|im_start|>assistant\n"
+        special = {name: self.llm.detokenize([tok], special=True).decode("utf-8", "replace") for name, tok in
+                   (("bos_token", self.llm.token_bos()), ("eos_token", self.llm.token_eos()))}
+        return self.template.render(messages=msgs, add_generation_prompt=True, **special)
 
-    def prefill(self, ids: list, all_logits: bool = False):
-        """Make the KV cache hold `ids`, reusing the common prefix; -> (logits rows or last row, reused)."""
+    def prefill(self, ids: list, score=None):
+        """Make the KV cache hold `ids` and return (the last logits, how many tokens were reused).
+
+        The last token always goes alone: llama.cpp's batched and single-token kernels round differently,
+        so this keeps the first sampled token the same whether the prefix was cached or not. The common
+        prefix is reused unless every position is to be scored: `score(rows, first)` sees each batch's logits."""
         keep = 0
-        if not all_logits:
+        if score is None:
             for a, b in zip(self.cached, ids[:-1]):
                 if a != b:
                     break
                 keep += 1
         self.llm._ctx.kv_cache_seq_rm(-1, keep, -1)
         del self.cached[keep:]
-        step = self.llm.n_batch
-        rows = [self.decode(ids[i:i + step], all_logits) for i in range(keep, len(ids), step)]
-        return (self.np.concatenate(rows) if all_logits else rows[-1]), keep
+        for first in range(keep, len(ids) - 1, self.llm.n_batch):
+            self.decode(ids[first:min(first + self.llm.n_batch, len(ids) - 1)], score, first)
+        return self.decode(ids[-1:]), keep
 
-    def decode(self, toks: list, all_logits: bool = False):
+    def hand_over(self, job) -> None:
+        """Pause the running generation (its KV cache is copied out) and resume `job`'s, if it was paused:
+        interleaved generations then cost a memcpy per switch and give the same tokens as run alone."""
+        import llama_cpp
+        ctx = self.llm._ctx.ctx
+        if self.owner is not None and not self.owner.done:
+            size = llama_cpp.llama_state_seq_get_size(ctx, 0)
+            state = (ctypes.c_uint8 * size)()
+            llama_cpp.llama_state_seq_get_data(ctx, state, size, 0)
+            self.owner.saved = (state, list(self.cached))
+        self.owner = job
+        if job.saved is not None:
+            (state, cached), job.saved = job.saved, None
+            self.llm._ctx.kv_cache_seq_rm(-1, 0, -1)
+            if not llama_cpp.llama_state_seq_set_data(ctx, state, len(state), 0):
+                raise RuntimeError("could not restore a paused generation")
+            self.cached = cached
+
+    def decode(self, toks: list, score=None, first: int = 0):
         llm, np = self.llm, self.np
-        llm._batch.set_batch(toks, n_past=len(self.cached), logits_all=all_logits)
+        llm._batch.set_batch(toks, n_past=len(self.cached), logits_all=score is not None)
         llm._ctx.decode(llm._batch)
         self.cached += toks
         llm.n_tokens = len(self.cached)
-        if all_logits:
-            return np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(len(toks), self.n_vocab)).copy()
+        if score is not None:  # a view of llama.cpp's buffer, valid until the next decode
+            return score(np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(len(toks), self.n_vocab)), first)
         return np.ctypeslib.as_array(llm._ctx.get_logits_ith(-1), shape=(self.n_vocab,)).copy()
 
 
@@ -161,16 +198,17 @@ class _Job:
     """One request: its parameters, its sampling loop, and the Cerebras-shaped JSON it produces."""
 
     def __init__(self, transport: "LocalTransport", model: _Model, kind: str, body: dict, arrived: tuple):
-        self.transport, self.model, self.kind, self.body = transport, model, kind, body
+        self.transport, self.model, self.kind = transport, model, kind
         self.arrived, self.created = arrived
         self.id = "chatcmpl-" + str(uuid.uuid4())
         self.stream, self.cancelled, self.finish, self.generated = bool(body.get("stream")), False, None, 0
+        self.done, self.saved = False, None  # saved: the KV cache while another generation runs
         self.times = {"queue_time": 0.0, "prompt_time": 0.0, "completion_time": 0.0}
         if kind == "chat":
             self.prompt_text = model.chat_prompt(body["messages"])
             self.prompt_ids = model.tokenize(self.prompt_text)
-            limit, floor = body.get("max_completion_tokens", body.get("max_tokens")), body.get(
-                "min_completion_tokens", body.get("min_tokens"))
+            limit = body.get("max_completion_tokens", body.get("max_tokens"))
+            floor = body.get("min_completion_tokens", body.get("min_tokens"))
             self.top_k = (body.get("top_logprobs") or 0) if body.get("logprobs") else None
             self.echo = self.raw = False
         else:
@@ -180,10 +218,13 @@ class _Job:
                 self.prompt_text, self.prompt_ids = prompt, model.tokenize(prompt)
             else:
                 self.prompt_ids = [int(t) for t in prompt]
+                self._check_ids(self.prompt_ids)  # an unknown id would abort llama.cpp
                 self.prompt_text = b"".join(map(model.piece, self.prompt_ids)).decode("utf-8", "replace")
             limit, floor = body.get("max_tokens"), body.get("min_tokens")
             self.top_k = body.get("logprobs")  # an int, or None: no logprobs
             self.echo, self.raw = bool(body.get("echo")), bool(body.get("return_raw_tokens"))
+        self.bias = body["logit_bias"]
+        self._check_ids(self.bias)
         room = model.n_ctx - len(self.prompt_ids)
         if room <= 0 or not self.prompt_ids:
             raise _bad(f"the prompt is {len(self.prompt_ids)} tokens; the local model needs 1 to "
@@ -194,8 +235,11 @@ class _Job:
         self.stops = [s for s in ([stop] if isinstance(stop, str) else stop) if s]
         self.temperature = 1.0 if body.get("temperature") is None else float(body["temperature"])
         self.top_p = 1.0 if body.get("top_p") is None else float(body["top_p"])
-        self.bias = {int(k): float(v) for k, v in (body.get("logit_bias") or {}).items()}
         self.rng = model.np.random.default_rng(body.get("seed"))
+
+    def _check_ids(self, ids) -> None:
+        if any(not 0 <= t < self.model.n_vocab for t in ids):
+            raise _bad(f"token ids must be from 0 to {self.model.n_vocab - 1} for the local model")
 
     # -- generation ------------------------------------------------------------------------------
     def _sample(self, logits, n: int) -> int:
@@ -212,7 +256,7 @@ class _Job:
         ids = None
         if self.top_p < 1.0:  # nucleus: sort only the head of the distribution when it holds top_p
             want = self.top_p * p.sum()
-            ids = np.argpartition(p, -256)[-256:]
+            ids = np.argpartition(p, -256)[-256:]  # the vocabulary is far larger than 256
             ids = ids[np.argsort(-p[ids])]
             if p[ids].sum() < want:
                 ids = np.argsort(-p)
@@ -234,11 +278,10 @@ class _Job:
             top = [(int(i), float(logits[i]) - lse) for i in ids]
         return float(logits[tok]) - lse, top
 
-    def _echo_entries(self, rows) -> list:
-        """Prompt tokens as entries; with logprobs, each scored by the row before it (the first is null)."""
+    def _echo_entries(self, scores: list) -> list:
+        """Prompt tokens as entries, with their logprobs when asked (the first token has none)."""
         out, text, dec = [], "", codecs.getincrementaldecoder("utf-8")("replace")
-        for n, tok in enumerate(self.prompt_ids):
-            lp, top = self._logprobs(rows[n - 1], tok) if rows is not None and n else (None, None)
+        for tok, (lp, top) in zip(self.prompt_ids, scores + [(None, None)] * len(self.prompt_ids)):
             piece = self.model.piece(tok)
             out.append((tok, piece, len(text), lp, top))
             text += dec.decode(piece)
@@ -250,34 +293,39 @@ class _Job:
         with model.lock:
             got = time.perf_counter()
             self.times["queue_time"] += got - asked
-            out = step()
-            model.owner = self
-            return out, time.perf_counter() - got
+            if model.owner is not self:
+                model.hand_over(self)
+            return step(), time.perf_counter() - got
 
     def steps(self):
+        """`_steps`, marking the job done however it ends (so a paused KV cache copy is dropped)."""
+        try:
+            yield from self._steps()
+        finally:
+            self.done, self.saved = True, None
+
+    def _steps(self):
         """Yield (text, entries) as tokens are made; entries are (id, bytes, text_offset, logprob, top).
 
         Text is held back while it could still be the start of a stop string, and bytes until they decode;
         an entry goes out with the first text at or after its first byte. Sets `finish` at the end."""
-        model, want_lp, all_rows = self.model, self.top_k is not None, self.echo and self.top_k is not None
+        model, want_lp, ids = self.model, self.top_k is not None, self.prompt_ids
+        scores, score = [(None, None)], None
+        if self.echo and want_lp:
+            def score(rows, first: int):
+                scores.extend(self._logprobs(row, ids[n]) for n, row in enumerate(rows, first + 1) if n < len(ids))
         self.times["queue_time"] += time.perf_counter() - self.arrived
-        (logits, self.cached_tokens), took = self._locked(lambda: model.prefill(self.prompt_ids, all_rows))
+        (logits, self.cached_tokens), took = self._locked(lambda: model.prefill(ids, score))
         self.times["prompt_time"] = took
-        if all_rows:
-            logits, rows = logits[-1], logits
         if self.echo:
-            yield self.prompt_text, self._echo_entries(rows if all_rows else None)
+            yield self.prompt_text, self._echo_entries(scores if want_lp else [])
         dec, text, sent, sent_bytes, nbytes, held = codecs.getincrementaldecoder("utf-8")("replace"), "", 0, 0, 0, []
-        base, generated, cut = len(self.prompt_text), [], None
+        base, generated = len(self.prompt_text), []
         for n in range(self.max_new):
             if self.cancelled:
                 return
             if n:
-                def step(tok=generated[-1]):
-                    if model.owner is self:
-                        return model.decode([tok])
-                    return model.prefill(self.prompt_ids + generated)[0]  # another request used the cache
-                logits, took = self._locked(step)
+                logits, took = self._locked(lambda: model.decode(generated[-1:]))
                 self.times["completion_time"] += took
             started = time.perf_counter()
             tok = self._sample(logits, n)
@@ -327,26 +375,32 @@ class _Job:
 
     # -- wire format --------------------------------------------------------------------------------
     def _head(self) -> dict:
-        return {"id": self.id, "object": "chat.completion.chunk" if self.kind == "chat" and self.stream else
-                "chat.completion" if self.kind == "chat" else "text_completion", "created": int(self.created),
-                "model": MODEL_ID, "system_fingerprint": self.model.fingerprint}
+        kind = "chat.completion.chunk" if self.stream else "chat.completion"
+        return {"id": self.id, "object": kind if self.kind == "chat" else "text_completion",
+                "created": int(self.created), "model": MODEL_ID, "system_fingerprint": self.model.fingerprint}
 
     def _logprobs_json(self, entries: list) -> dict:
         piece = self.model.piece
         if self.kind == "chat":
-            return {"content": [{"token": _token_name(p), "logprob": lp, "bytes": list(p), "top_logprobs": [
-                {"token": _token_name(piece(i)), "logprob": v, "bytes": list(piece(i))} for i, v in top]}
-                for _, p, _, lp, top in entries], "refusal": None}
-        names = [_token_name(e[1]) for e in entries]
-        tops = [None if top is None else {**{_token_name(piece(i)): v for i, v in top}, **({} if name in {
-            _token_name(piece(i)) for i, _ in top} else {name: lp})} for name, (_, _, _, lp, top) in zip(names, entries)]
-        return {"tokens": names, "token_logprobs": [e[3] for e in entries], "top_logprobs": tops,
-                "text_offset": [e[2] for e in entries]}
+            def one(tok: int, lp: float, top=None) -> dict:
+                entry = {"token": _token_name(piece(tok)), "logprob": lp, "bytes": list(piece(tok))}
+                if top is not None:
+                    entry["top_logprobs"] = [one(i, v) for i, v in top]
+                return entry
+            return {"content": [one(tok, lp, top) for tok, _, _, lp, top in entries], "refusal": None}
+        tops = []
+        for tok, _, _, lp, top in entries:  # the legacy shape; the chosen token is always among the keys
+            tops.append(None if top is None else {_token_name(piece(i)): v for i, v in top})
+            if top is not None:
+                tops[-1].setdefault(_token_name(piece(tok)), lp)
+        return {"tokens": [_token_name(e[1]) for e in entries], "token_logprobs": [e[3] for e in entries],
+                "top_logprobs": tops, "text_offset": [e[2] for e in entries]}
 
     def _choice(self, text: str, entries: list, finish: Optional[str] = None) -> dict:
         if self.kind == "chat":
-            choice = {"index": 0, "finish_reason": finish, **({"delta": {"content": text} if text else {}} if self.stream
-                                                              else {"message": {"role": "assistant", "content": text}})}
+            said = ({"delta": {"content": text} if text else {}} if self.stream
+                    else {"message": {"role": "assistant", "content": text}})
+            choice = {"index": 0, **said, "finish_reason": finish}
         else:
             choice = {"index": 0, "text": text, "finish_reason": finish}
             if self.raw:
@@ -415,9 +469,9 @@ class _Body(httpx.SyncByteStream, httpx.AsyncByteStream):
         await asyncio.to_thread(self.close)
 
 
-_NUMBERS = {"temperature": (0, 2, float), "top_p": (0, 1, float), "top_logprobs": (0, 20, int), "seed": (None, None, int),
-            "max_tokens": (1, None, int), "max_completion_tokens": (1, None, int), "min_tokens": (-1, None, int),
-            "min_completion_tokens": (-1, None, int)}
+_NUMBERS = {"temperature": (0, 2, float), "top_p": (0, 1, float), "top_logprobs": (0, 20, int),
+            "seed": (None, None, int), "max_tokens": (1, None, int), "max_completion_tokens": (1, None, int),
+            "min_tokens": (-1, None, int), "min_completion_tokens": (-1, None, int)}
 
 
 def _validate(kind: str, raw: bytes) -> dict:
@@ -432,12 +486,18 @@ def _validate(kind: str, raw: bytes) -> dict:
     for field in ("model", need):
         if body.get(field) in (None, "", []):
             raise _invalid(field, "Field required", "missing")
-    if kind == "chat" and not (isinstance(body["messages"], list) and all(isinstance(m, dict) and m.get("role")
-                                                                        for m in body["messages"])):
+    messages = body.get("messages")
+    if kind == "chat" and not (isinstance(messages, list)
+                               and all(isinstance(m, dict) and m.get("role") for m in messages)):
         raise _invalid("messages", "a list of {'role': ..., 'content': ...} messages")
     prompt = body.get("prompt")
     if isinstance(prompt, list) and isinstance(prompt[0], (str, list)) and len(prompt) > 1:
         raise _bad(f"the local model takes one prompt per request ({len(prompt)} were sent); send them one by one")
+    stop = body.get("stop")
+    if not (stop is None or isinstance(stop, str) or isinstance(stop, list) and all(isinstance(x, str) for x in stop)):
+        raise _invalid("stop", "a string or a list of strings")
+    if body.get("echo") and body.get("return_raw_tokens"):
+        raise _bad("'echo' and 'return_raw_tokens' cannot be used together.")
     if body.get("n") not in (None, 1):
         raise _bad(f"n={body['n']!r}: the local model makes one choice per request; send n requests instead")
     numbers = dict(_NUMBERS, logprobs=(0, 20, int)) if kind == "completion" else _NUMBERS
@@ -453,7 +513,7 @@ def _validate(kind: str, raw: bytes) -> dict:
     if body.get("seed") is not None:
         body["seed"] %= 2 ** 64
     try:
-        {int(k): float(v) for k, v in (body.get("logit_bias") or {}).items()}
+        body["logit_bias"] = {int(k): float(v) for k, v in (body.get("logit_bias") or {}).items()}
     except (TypeError, ValueError, AttributeError):
         raise _invalid("logit_bias", "a map of token id -> bias") from None
     return body
@@ -482,7 +542,8 @@ class LocalTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
     @property
     def load_seconds(self) -> Optional[float]:
         """Seconds the model took to load, or None while it is not loaded."""
-        found = _MODELS.get(self._key())
+        path = self.model_path or model_path()
+        found = path and _MODELS.get((str(path), self.n_ctx, self.n_threads))
         return found.load_seconds if found else None
 
     def model(self) -> _Model:
@@ -503,6 +564,7 @@ class LocalTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
     def _prepare(self, method: str, path: str, raw: bytes, arrived: tuple):
         """A finished response (models, errors), or the job a completion request asks for."""
         path = "/" + path.strip("/")
+        path = path if path.startswith("/v1/") else "/v1" + path  # OpenAI-style bases end in /v1, ours may not
         try:
             if path == "/v1/tcp_warming":
                 return httpx.Response(200, json={})
@@ -541,8 +603,10 @@ class LocalTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         arrived, raw = (time.perf_counter(), time.time()), await request.aread()
         got = await asyncio.to_thread(self._prepare, request.method, request.url.path, raw, arrived)
-        if isinstance(got, httpx.Response) or got.stream:
-            return got if isinstance(got, httpx.Response) else self._finish(got)
+        if isinstance(got, httpx.Response):
+            return got
+        if got.stream:
+            return self._finish(got)
         try:
             return await asyncio.to_thread(self._finish, got)
         except asyncio.CancelledError:

@@ -54,10 +54,12 @@ def test_models_and_model_ids(client, transport):
 
 def test_chat_shape_usage_and_time_info(client, transport):
     r = client.chat("Hi", **GREEDY)
-    assert r.id.startswith("chatcmpl-") and r.object == "chat.completion" and r.system_fingerprint.startswith("fp_local")
+    assert r.id.startswith("chatcmpl-") and r.object == "chat.completion"
+    assert r.system_fingerprint.startswith("fp_local")
     assert r.choices[0].message.role == "assistant" and r.text and r.finish_reason in ("stop", "length")
     u, t = r.usage, r.time_info
-    assert u.prompt_tokens > 10 and 0 < u.completion_tokens <= 24 and u.total_tokens == u.prompt_tokens + u.completion_tokens
+    assert u.prompt_tokens > 10 and 0 < u.completion_tokens <= 24
+    assert u.total_tokens == u.prompt_tokens + u.completion_tokens
     assert t.total_time >= t.completion_time > 0 and t.prompt_time >= 0 and t.queue_time >= 0
     assert t.total_time == pytest.approx(t.queue_time + t.prompt_time + t.completion_time)
     assert abs(t.created - time.time()) < 60
@@ -84,6 +86,8 @@ def test_temperature_zero_and_seed_are_deterministic(client):
     assert client.chat("Tell me a story.", seed=7, **hot).text == first
     others = {client.chat("Tell me a story.", seed=s, **hot).text for s in (8, 9, 10)}
     assert others - {first}  # the seed is really used
+    greedy = client.chat("Tell me a story.", **GREEDY).text
+    assert client.chat("Tell me a story.", top_p=0.0, seed=8, temperature=1.0, max_completion_tokens=24).text == greedy
 
 
 def test_max_and_min_tokens(client):
@@ -151,7 +155,8 @@ def test_completion_logprobs_echo_and_raw_tokens(client):
     assert all(v is not None and v <= 0 for v in elp.token_logprobs[1:])
     assert elp.token_logprobs[-8:] == pytest.approx(lp.token_logprobs, abs=1e-4)
     raw = client.complete(prompt, temperature=0, max_tokens=8, return_raw_tokens=True)
-    assert raw.text == r.text and len(raw.choices[0].tokens) == 8 and all(isinstance(t, int) for t in raw.choices[0].tokens)
+    ids = raw.choices[0].tokens
+    assert raw.text == r.text and len(ids) == 8 and all(isinstance(t, int) for t in ids)
 
 
 def test_completion_stream(client):
@@ -178,6 +183,22 @@ def test_closing_a_stream_stops_generation(client, transport):
     assert client.chat("Hi", **GREEDY).text  # the model is free again
 
 
+def test_interleaved_streams_match_lone_runs(client):
+    """Two open streams take turns on the one model (each switch swaps the KV cache): same tokens as alone."""
+    twelve = {"stream": True, "temperature": 0, "max_completion_tokens": 12, "min_completion_tokens": 12}
+    a, b = iter(client.chat("Tell me a story.", **twelve)), iter(client.chat("Write a poem.", **twelve))
+    got_a, got_b = [], []
+    for x, y in zip(a, b):
+        got_a.append(x)
+        got_b.append(y)
+    got_a += list(a)
+    got_b += list(b)
+    for got, prompt in ((got_a, "Tell me a story."), (got_b, "Write a poem.")):
+        assert got[-1].finish_reason == "length" and got[-1].usage.completion_tokens == 12
+        alone = client.chat(prompt, **{**twelve, "stream": False})
+        assert "".join(c.text for c in got) == alone.text
+
+
 async def test_async_client(transport):
     async with aclient(transport) as c:
         whole = await c.chat("Hi", **GREEDY)
@@ -192,7 +213,8 @@ async def test_async_client(transport):
         async for chunk in await c.chat("Hi", stream=True, logprobs=True, top_logprobs=2, **GREEDY):
             got.append(chunk)
         task.cancel()
-        assert "".join(x.text for x in got) == whole.text and got[-1].usage.completion_tokens == whole.usage.completion_tokens
+        assert "".join(x.text for x in got) == whole.text
+        assert got[-1].usage.completion_tokens == whole.usage.completion_tokens
         assert ticks >= 3
         comp = await c.complete("1, 2, 3,", temperature=0, max_tokens=6)
         assert comp.text.startswith(" 4, 5")
@@ -219,11 +241,16 @@ def test_errors(client, transport):
         client.chat("Hi", n=2)
     with pytest.raises(cm.BadRequestError, match="context is 2048 tokens"):
         client.complete("word " * 3000, max_tokens=2)
+    with pytest.raises(cm.BadRequestError, match="token ids"):
+        client.complete([1, 10 ** 9], max_tokens=2)
+    with pytest.raises(cm.BadRequestError, match="token ids"):
+        client.chat("Hi", logit_bias={"-3": 1.0}, max_completion_tokens=2)
     raw = httpx.Client(transport=transport)
     assert raw.post("http://local/v1/chat/completions", content=b"{").status_code == 400
     bad = raw.post("http://local/v1/chat/completions", json={"model": "x"})
     assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["body", "messages"]
-    assert raw.post("http://local/v1/completions", json={"model": "x", "prompt": "a", "temperature": "hot"}).status_code == 422
+    hot = raw.post("http://local/v1/completions", json={"model": "x", "prompt": "a", "temperature": "hot"})
+    assert hot.status_code == 422 and hot.json()["detail"][0]["loc"] == ["body", "temperature"]
     assert raw.get("http://local/v1/nothing").status_code == 404
     assert raw.get("http://local/v1/chat/completions").status_code == 405
     assert raw.get("http://local/v1/models/other").json()["code"] == "model_not_found"
