@@ -268,3 +268,17 @@ def test_python_api_shares_the_path(shell, fake_server):
     with pytest.raises(cm.ParameterError):
         cm.chat("x", temperature=9)
     assert cm.history().iloc[-1]["status"] == "error"
+
+
+def test_reasoning_is_shown_apart_and_collapsed(shell):
+    res, msgs = run(shell, "%%cerebras -m qwen-3-32b --max-tokens 20\nthink about it")
+    html = msgs[-1]["data"]["text/html"]
+    assert res.result.reasoning and "<details><summary>reasoning" in html
+    assert html.index("<details>") < html.index('class="cm-foot"')
+
+
+@pytest.mark.parametrize("fmt,marker", [("text", "<pre>"), ("code", "<pre><code>"), ("json", "language-json"),
+                                        ("markdown", "<p>")])
+def test_format_flag(shell, fmt, marker):
+    res, msgs = run(shell, f"%%cerebras --format {fmt} --max-tokens 10\nsay it")
+    assert marker in msgs[-1]["data"]["text/html"]
