@@ -1,5 +1,6 @@
 """Local backend speed: model load, tokens/s with and without top-5 logprobs through the project's client,
-and llama-cpp-python's own `create_completion(logprobs=5)` on the same prompt (the slow path we avoid).
+llama-cpp-python's own `create_completion(logprobs=5)` on the same prompt (the slow path we avoid), and
+JSON-schema constrained decoding against free text with the same sampling settings.
 
 All contenders run interleaved in one process, so a busy machine slows them alike; medians are shown.
 `python -m bench.local [max_tokens] [repeats]`
@@ -11,6 +12,9 @@ import sys
 import time
 
 PROMPT = "Write a long story about a dragon who learns to cook."
+STORY = {"type": "json_schema", "json_schema": {"name": "Story", "strict": True, "schema": {
+    "type": "object", "properties": {"title": {"type": "string"}, "paragraphs": {"type": "array", "items": {
+        "type": "string"}}}, "required": ["title", "paragraphs"], "additionalProperties": False}}}
 
 
 def _ours(client, n: int, top: int) -> tuple:
@@ -23,6 +27,14 @@ def _ours(client, n: int, top: int) -> tuple:
         pass
     elapsed = time.perf_counter() - started
     return last.usage.completion_tokens / elapsed, last.usage.completion_tokens
+
+
+def _decode_rate(client, n: int, **params) -> tuple:
+    """Tokens/s of generation alone (time_info.completion_time): a grammar can end the answer early, so
+    wall clock would weigh the prompt differently. The greedy constrained run checks the chosen token
+    alone; with top_p < 1 the grammar masks the whole vocabulary every step."""
+    r = client.chat(PROMPT, max_completion_tokens=n, **params)
+    return r.usage.completion_tokens / r.time_info.completion_time, r.usage.completion_tokens
 
 
 def _theirs(llm, prompt: str, n: int, top) -> tuple:
@@ -51,6 +63,9 @@ def measure(max_tokens: int = 128, repeats: int = 3) -> dict:
             "ours, top-5 logprobs": lambda: _ours(client, max_tokens, 5),
             "llama-cpp-python create_completion, no logprobs": lambda: _theirs(theirs, prompt, max_tokens, None),
             "llama-cpp-python create_completion, logprobs=5": lambda: _theirs(theirs, prompt, max_tokens, 5)}
+    for label, params in (("greedy", {"temperature": 0}), ("top_p=0.9", {"temperature": 0.8, "top_p": 0.9, "seed": 1})):
+        for kind, fmt in (("free text", {}), ("json_schema", {"response_format": STORY})):
+            runs[f"decode only, {kind}, {label}"] = lambda p={**params, **fmt}: _decode_rate(client, max_tokens, **p)
     for run in runs.values():  # warm-up: caches, first-call allocations
         run()
     rates, tokens = {name: [] for name in runs}, {}
@@ -78,6 +93,9 @@ def report(max_tokens: int = 128, repeats: int = 3) -> str:
     lines.append(f"  top-5 logprobs / no logprobs (ours): {ratio:.2f}x (target >= 0.70x); "
                  f"ours with logprobs vs create_completion(logprobs=5): "
                  f"{r['ours, top-5 logprobs'] / r['llama-cpp-python create_completion, logprobs=5']:.1f}x")
+    lines.append("  json_schema / free text (decode only): " + ", ".join(
+        f"{label} {r[f'decode only, json_schema, {label}'] / r[f'decode only, free text, {label}']:.2f}x"
+        for label in ("greedy", "top_p=0.9")))
     return "\n".join(lines)
 
 

@@ -1,13 +1,16 @@
 """The offline backend through the project's real clients: real SmolLM2 output, real logprobs, no network."""
 import asyncio
+import json
 import os
 import time
 
 import httpx
 import pytest
+from pydantic import BaseModel, ConfigDict
 
 import cerebras_magic as cm
 from cerebras_magic import local
+from cerebras_magic.session import schema_format
 
 if not local.available():
     if os.environ.get("CI"):
@@ -254,3 +257,83 @@ def test_errors(client, transport):
     assert raw.get("http://local/v1/nothing").status_code == 404
     assert raw.get("http://local/v1/chat/completions").status_code == 405
     assert raw.get("http://local/v1/models/other").json()["code"] == "model_not_found"
+
+
+class Moon(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # additionalProperties: false, as strict schemas have
+    name: str
+    radius_km: int
+
+
+class Planet(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    moons: int
+    has_rings: bool
+    largest_moon: Moon
+    tags: list[str]
+
+
+def test_json_schema_output_parses(client):
+    fmt = schema_format(Planet)
+    assert "$defs" in fmt["json_schema"]["schema"] and fmt["json_schema"]["schema"]["additionalProperties"] is False
+    r = client.chat("Describe Saturn.", response_format=fmt, temperature=0, max_completion_tokens=80)
+    planet = Planet.model_validate_json(r.text)
+    assert r.finish_reason == "stop" and isinstance(planet.largest_moon, Moon)
+    assert list(json.loads(r.text)) == list(Planet.model_fields)  # the schema's property order
+    chunks = list(client.chat("Describe Saturn.", response_format=fmt, temperature=0, max_completion_tokens=80,
+                              stream=True))
+    assert "".join(c.text for c in chunks) == r.text and chunks[-1].finish_reason == "stop"
+    cut = client.chat("Describe Saturn.", response_format=fmt, temperature=0, max_completion_tokens=6)
+    assert cut.finish_reason == "length" and r.text.startswith(cut.text)
+
+
+def test_json_schema_with_nucleus_sampling_and_min_tokens(client):
+    fmt = schema_format(Moon)
+    hot = client.chat("Describe Jupiter.", response_format=fmt, temperature=0.7, top_p=0.95, seed=3,
+                      max_completion_tokens=40)  # top_p: the grammar masks the whole vocabulary each step
+    assert hot.text.startswith("{") and (hot.finish_reason == "length" or Moon.model_validate_json(hot.text))
+    long = client.chat("Describe the Moon.", response_format=fmt, temperature=0, max_completion_tokens=40,
+                       min_completion_tokens=40)  # ends when the grammar allows nothing more
+    assert long.finish_reason == "stop" and long.usage.completion_tokens < 40 and Moon.model_validate_json(long.text)
+
+
+def test_json_object_and_text_formats(client):
+    r = client.chat("Describe a cat as a JSON object with name and age.", response_format={"type": "json_object"},
+                    temperature=0, max_completion_tokens=80)
+    assert r.finish_reason == "stop" and isinstance(json.loads(r.text), dict)
+    free = client.chat("Describe a cat.", **GREEDY)
+    assert client.chat("Describe a cat.", response_format={"type": "text"}, **GREEDY).text == free.text
+    with pytest.raises(cm.BadRequestError, match="cannot follow this JSON schema"):
+        client.chat("Hi", max_completion_tokens=2, response_format={
+            "type": "json_schema", "json_schema": {"name": "x", "schema": {"$ref": "https://example.com/s.json"}}})
+
+
+def test_grammar_logprobs_are_the_models_own(client):
+    """The grammar changes what can be chosen, not the reported distribution (it may rank '{' low)."""
+    r = client.chat("Describe a cat as a JSON object with name and age.", response_format={"type": "json_object"},
+                    temperature=0, max_completion_tokens=8, logprobs=True, top_logprobs=3)
+    first = r.choices[0].logprobs.content[0]
+    free = client.chat("Describe a cat as a JSON object with name and age.", temperature=0, max_completion_tokens=1,
+                       logprobs=True, top_logprobs=3).choices[0].logprobs.content[0]
+    assert first.token == "{" and [t.logprob for t in first.top_logprobs] == pytest.approx(
+        [t.logprob for t in free.top_logprobs], abs=1e-4)
+
+
+def test_closing_a_constrained_stream_frees_its_grammar(client, transport, monkeypatch):
+    import llama_cpp
+    live = []
+    init, free = llama_cpp.llama_sampler_init_grammar, llama_cpp.llama_sampler_free
+    monkeypatch.setattr(llama_cpp, "llama_sampler_init_grammar", lambda *a: live.append(1) or init(*a))
+    monkeypatch.setattr(llama_cpp, "llama_sampler_free", lambda s: live.pop() and free(s))
+    before = transport.tokens_generated
+    stream = client.chat("Describe Saturn.", response_format=schema_format(Planet), stream=True, temperature=0,
+                         max_completion_tokens=80)
+    for n, _ in enumerate(stream):
+        assert n == 0 or live  # the stream's grammar sampler lives while it runs
+        if n == 3:
+            break
+    stream.close()
+    assert transport.tokens_generated - before <= 5 and not live
+    r = client.chat("Describe Saturn.", response_format=schema_format(Planet), temperature=0, max_completion_tokens=80)
+    assert Planet.model_validate_json(r.text) and not live
