@@ -9,13 +9,17 @@ from cerebras_magic.store import History
 from tests.conftest import run as run_cell
 
 
+def _panel(base_url: str, path):
+    hist = History(path)
+    p = cm.Playground(client=cm.Client(api_key="test-key", base_url=base_url), history=hist, load_models=False)
+    p.hist = hist
+    return p
+
+
 @pytest.fixture
 def panel(fake_server, tmp_path):
     session.reset()
-    hist = History(tmp_path / "h.sqlite")
-    client = cm.Client(api_key="test-key", base_url=fake_server.base_url)
-    p = cm.Playground(client=client, history=hist, load_models=False)
-    p.hist = hist
+    p = _panel(fake_server.base_url, tmp_path / "h.sqlite")
     yield p
     p.cancel()
     session.reset()
@@ -23,10 +27,7 @@ def panel(fake_server, tmp_path):
 
 @pytest.fixture
 def slow_panel(fake_server_paced, tmp_path):
-    hist = History(tmp_path / "slow.sqlite")
-    client = cm.Client(api_key="test-key", base_url=fake_server_paced.base_url)
-    p = cm.Playground(client=client, history=hist, load_models=False)
-    p.hist = hist
+    p = _panel(fake_server_paced.base_url, tmp_path / "slow.sqlite")
     yield p
     p.cancel()
 
