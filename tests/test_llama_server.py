@@ -18,14 +18,9 @@ from cerebras_magic import local
 # unchanged, it only loads the model without extra buffer types (as cerebras_magic.local does).
 BOOT = """
 import runpy
-import llama_cpp.llama_cpp as C
-_default = C.llama_model_default_params
-def _params():
-    p = _default()
-    p.use_extra_bufts = False
-    return p
-C.llama_model_default_params = _params
-runpy.run_module("llama_cpp.server", run_name="__main__", alter_sys=True)
+from cerebras_magic.llama_engine import no_extra_buffers
+with no_extra_buffers():  # the whole server runs inside: it loads its model at start-up
+    runpy.run_module("llama_cpp.server", run_name="__main__", alter_sys=True)
 """
 
 
