@@ -91,9 +91,10 @@ def _piece(text: str, group: list) -> Piece:
 
 # -------------------------------------------------------------------------------- numbers
 
-def summary(entries: Sequence[dict], lowest: int = 5) -> dict:
-    """Token count, mean logprob, perplexity, approximate entropy and the least likely pieces."""
-    ps = [p for p in pieces(entries) if p.logprob is not None]
+def summary(entries: Sequence[dict], lowest: int = 5, ps: Optional[List[Piece]] = None) -> dict:
+    """Token count, mean logprob, perplexity, approximate entropy and the least likely pieces
+    (`ps`: the entries' pieces, when the caller already has them)."""
+    ps = [p for p in (pieces(entries) if ps is None else ps) if p.logprob is not None]
     lps = [e["logprob"] for e in entries if e.get("logprob") is not None]
     mean = sum(lps) / len(lps) if lps else None
     ents = [approx_entropy(e.get("top") or [], e.get("logprob")) for e in entries if e.get("logprob") is not None]
@@ -231,7 +232,7 @@ def heatmap_html(entries: Sequence[dict], *, scale: str = "absolute", top: int =
         raise ValueError(f"invalid scale={scale!r}; allowed: absolute (fixed 0-1) or relative (this answer's range)")
     uid = f"cm-lp{next(_ids)}"
     ps = pieces(entries)
-    s = summary(entries, lowest)
+    s = summary(entries, lowest, ps)
     anchors = {p.position for p in s["lowest"]}
     known = [p.prob for p in ps if p.prob is not None]
     lo, hi = (min(known), max(known)) if known and scale == "relative" else (0.0, 1.0)

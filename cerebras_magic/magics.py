@@ -160,6 +160,7 @@ class Cerebras(Magics):
         if renderer._terminal:  # a terminal would print an empty "Out[n]:" for it: set `_` ourselves
             self.shell.displayhook.update_user_ns(result)
             return None
+        result._shown = True  # already rendered in this cell: the display hook must not show it again
         return result
 
     def _client(self, backend: Optional[str]):

@@ -136,7 +136,6 @@ class CellRenderer:
     def __init__(self, fmt: str = "markdown", rate: float = 15.0, stream: bool = True):
         self.fmt, self.interval, self.stream = fmt, 1.0 / max(rate, 0.1), stream
         self.handle = None
-        self.updates = 0      # display messages sent (the first display counts as one)
         self._last = 0.0
         self._terminal = _is_terminal()
 
@@ -145,7 +144,6 @@ class CellRenderer:
             return
         from IPython.display import display
         self.handle = display({"text/plain": ""}, raw=True, display_id=True)
-        self.updates = 1
 
     def update(self, result, new: str) -> None:
         if self._terminal:
@@ -157,10 +155,8 @@ class CellRenderer:
         if self.handle is not None and new and now - self._last >= self.interval:
             self._last = now
             self.handle.update({"text/plain": result.text}, raw=True)
-            self.updates += 1
 
     def finish(self, result) -> None:
-        result._shown = True  # the magic returns the Result: do not show it a second time
         if self._terminal:
             if result.status == "error" and not result.text:
                 return
@@ -171,11 +167,9 @@ class CellRenderer:
         from IPython.display import display
         if self.handle is not None:
             self.handle.update({"text/plain": ""}, raw=True)
-            self.updates += 1
         if result.status == "error" and not result.text:
             return  # nothing arrived: the raised error's one line says it all
         display(final_bundle(result, self.fmt, error_note=False), raw=True)
-        self.updates += 1
 
 
 def _is_terminal() -> bool:

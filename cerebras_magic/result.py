@@ -26,6 +26,7 @@ class Result:
     source: str = "python"                      # "magic" | "python" | "widget" | "batch"
     backend: str = ""                           # base URL (or "local") that answered
     cell_id: Optional[str] = None
+    display_format: str = "markdown"            # how the cell rendered it; `r` shows it the same way again
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     started_at: str = field(default_factory=lambda: _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="milliseconds"))
 
@@ -169,7 +170,7 @@ class Result:
         if self.__dict__.pop("_shown", False):  # already streamed into the cell by the renderer
             return
         from .render import show
-        show(self, self.__dict__.get("display_format", "markdown"))
+        show(self, self.display_format)
 
     def __repr__(self) -> str:
         text = self.text if len(self.text) <= 60 else self.text[:57] + "..."

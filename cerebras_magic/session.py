@@ -18,7 +18,7 @@ _state: dict = {"clients": {}, "history": None, "client_options": {}}
 def configure(*, history_path: Any = ..., **client_options) -> None:
     """Change the session's default client options (api_key, base_url, model, ...) or history path."""
     if client_options:
-        _state["client_options"].update({k: v for k, v in client_options.items()})
+        _state["client_options"].update(client_options)
         _close_clients()
     if history_path is not ...:
         from .store import History
@@ -136,9 +136,8 @@ def run(endpoint: str, prompt: Any, *, client=None, history=None, observers: Ite
     client = client or get_client()
     history = history if history is not None else get_history()
     observers = list(observers)
-    result = Result(endpoint=endpoint, model=params.get("model") or client.default_model, prompt=_as_text(prompt),
-                    system=system, messages=list(messages or []), source=source, backend=client.label,
-                    cell_id=cell_id)
+    result = _new_result(client, endpoint, prompt, source, params.get("model"), system=system,
+                         messages=list(messages or []), cell_id=cell_id)
     live = None
     try:
         first, params = prepare(endpoint, prompt, system=system, messages=messages, schema=schema,
@@ -167,8 +166,6 @@ def run(endpoint: str, prompt: Any, *, client=None, history=None, observers: Ite
         if cancel is not None and cancel.is_set():
             raise Cancelled()
         _parse_structured(result, schema, json_mode)
-        if result.error:
-            raise E.ResponseFormatError(result.error)
         result.finish("ok")
     except (KeyboardInterrupt, Cancelled) as exc:
         return _interrupted(result, live, observers, history, reraise_interrupt and isinstance(exc, KeyboardInterrupt))
@@ -195,8 +192,8 @@ def record_failure(endpoint: str, prompt: Any, error: BaseException, *, client=N
                    source: str = "python", **fields) -> Result:
     """A call that failed before it could be sent (e.g. the widget's unknown schema): still one row."""
     client = client or get_client()
-    result = Result(endpoint=endpoint, model=fields.get("model") or client.default_model, prompt=_as_text(prompt),
-                    source=source, backend=client.label, params={k: v for k, v in fields.items() if v is not None})
+    result = _new_result(client, endpoint, prompt, source, fields.get("model"),
+                         params={k: v for k, v in fields.items() if v is not None})
     result.finish("error", error)
     (history if history is not None else get_history()).append(result.to_row())
     return result
@@ -232,6 +229,11 @@ def history(*, all_sessions: bool = False, n: Optional[int] = None):
     return get_history().to_dataframe(all_sessions=all_sessions, n=n)
 
 
+def _new_result(client, endpoint: str, prompt: Any, source: str, model: Optional[str], **fields) -> Result:
+    return Result(endpoint=endpoint, model=model or client.default_model, prompt=_as_text(prompt), source=source,
+                  backend=client.label, **fields)
+
+
 def _interrupted(result: Result, live, observers, history, reraise: bool) -> Result:
     if live is not None:
         live.close()
@@ -251,17 +253,17 @@ def _end(result: Result, observers, history) -> None:
 
 
 def _parse_structured(result: Result, schema, json_mode: bool) -> None:
+    """Fill `result.parsed`, or raise ResponseFormatError (the text stays on the Result)."""
     if schema is None and not json_mode:
         return
     if result.finish_reason == "length":
-        result.error = "the JSON answer was cut at max tokens (finish_reason=length); raise --max-tokens"
-        return
+        raise E.ResponseFormatError("the JSON answer was cut at max tokens (finish_reason=length); raise --max-tokens")
     try:
         result.parsed = schema.model_validate_json(result.text) if schema is not None else json.loads(result.text)
     except ValueError as exc:  # pydantic's ValidationError is a ValueError
         first = str(exc).splitlines()
         what = f"schema {schema.__name__}" if schema is not None else "JSON"
-        result.error = f"the answer is not valid {what}: {' '.join(first[:3])[:200]}"
+        raise E.ResponseFormatError(f"the answer is not valid {what}: {' '.join(first[:3])[:200]}") from None
 
 
 def _as_text(prompt: Any) -> str:

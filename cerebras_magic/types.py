@@ -338,10 +338,3 @@ class Model(_Response):
 class ModelList(_Response):
     object: Optional[str] = "list"
     data: List[Model] = Field(default_factory=list)
-
-
-class StreamErrorEvent(_Response):
-    """A data event whose JSON has a truthy `error` (sent with HTTP 200 inside a stream)."""
-
-    error: Any = None
-    status_code: Optional[int] = None
