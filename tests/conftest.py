@@ -1,4 +1,6 @@
 """Shared fixtures: a real IPython shell with the extension loaded, pointed at the fake server."""
+import contextlib
+
 import pytest
 from IPython.core.displaypub import DisplayPublisher
 from IPython.core.interactiveshell import InteractiveShell
@@ -81,3 +83,50 @@ def browser():
 def _has(module: str) -> bool:
     import importlib.util
     return importlib.util.find_spec(module) is not None
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on (bound, then released)."""
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def server_process(cmd, ready_url: str, log_path, what: str, *, env=None, cwd=None, timeout: float = 60):
+    """A server subprocess, yielded once `ready_url` answers 200; always stopped by its PID (TERM, then KILL)."""
+    import subprocess
+    import time
+
+    import httpx
+    log = open(log_path, "wb")
+    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"{what} exited with {proc.returncode}:\n{_tail(log_path)}")
+            try:
+                if httpx.get(ready_url, timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"{what} did not answer {ready_url} in {timeout:.0f} s:\n{_tail(log_path)}")
+            time.sleep(0.2)
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=10)
+        log.close()
+
+
+def _tail(path, n: int = 3000) -> str:
+    import pathlib
+    return pathlib.Path(path).read_text(errors="replace")[-n:]

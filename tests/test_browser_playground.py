@@ -9,17 +9,14 @@ import json
 import os
 import pathlib
 import re
-import signal
-import socket
 import sqlite3
-import subprocess
 import sys
 import time
-import urllib.request
 
 import pytest
 
 from cerebras_magic.testing import FakeServer
+from tests.conftest import free_port, server_process
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 SCREENSHOT = ROOT / "docs" / "playground.png"
@@ -29,28 +26,12 @@ LONG = 3000  # tokens of the long answer (min = max)
 MAX_UPDATES_PER_S = 40
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _write_notebook(path: pathlib.Path) -> None:
     import nbformat
     nb = nbformat.v4.new_notebook()
     nb.cells.append(nbformat.v4.new_code_cell("import cerebras_magic as cm\np = cm.Playground()\np"))
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(nb, str(path))
-
-
-def _stop_process(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +44,7 @@ def lab(tmp_path_factory):
     # no news or update checks (offline), no pop-up asking about them
     (settings / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false", "checkForUpdates": False}))
     srv = FakeServer(api_key="test-key", tokens_per_second=SLOW_TPS, ttft=0.2).start()
-    port = _free_port()
+    port = free_port()
     env = dict(os.environ, CEREBRAS_API_KEY="test-key", CEREBRAS_BASE_URL=srv.base_url,
                CEREBRAS_MAGIC_HISTORY=str(tmp / "h.sqlite"), HOME=str(tmp / "home"),
                JUPYTER_CONFIG_DIR=str(tmp / "config"), JUPYTER_RUNTIME_DIR=str(tmp / "runtime"),
@@ -71,31 +52,15 @@ def lab(tmp_path_factory):
                IPYTHONDIR=str(tmp / "ipython"), PYTHONUNBUFFERED="1")
     for name in ("home", "config", "runtime", "workspaces"):
         (tmp / name).mkdir(exist_ok=True)
-    log = open(tmp / "jupyter.log", "wb")
     cmd = [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--allow-root", "--ServerApp.token=",
            "--ServerApp.password=", "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
            f"--ServerApp.root_dir={tmp}", "--ServerApp.open_browser=False", "--LabApp.news_url=None",
            "--LabApp.expose_app_in_browser=True"]
-    proc = subprocess.Popen(cmd, cwd=tmp, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"jupyter lab exited with {proc.returncode}:\n{(tmp / 'jupyter.log').read_text()[-3000:]}")
-            try:
-                with urllib.request.urlopen(f"{url}/api/status", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"jupyter lab did not answer /api/status:\n{(tmp / 'jupyter.log').read_text()[-3000:]}")
-            time.sleep(0.2)
-        yield {"url": url, "tmp": tmp, "fake": srv, "history": tmp / "h.sqlite", "log": tmp / "jupyter.log"}
+        with server_process(cmd, f"{url}/api/status", tmp / "jupyter.log", "jupyter lab", env=env, cwd=tmp):
+            yield {"url": url, "tmp": tmp, "fake": srv, "history": tmp / "h.sqlite", "log": tmp / "jupyter.log"}
     finally:
-        _stop_process(proc)
-        log.close()
         srv.stop()
 
 

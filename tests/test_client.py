@@ -6,6 +6,7 @@ import pytest
 
 import cerebras_magic as cm
 from cerebras_magic import errors as E
+from tests.conftest import free_port
 
 KEY = "test-key"
 
@@ -163,8 +164,8 @@ def test_retry_budget_and_non_retryable(fake_server):
     assert sum(r_method(r) == "POST" for r in fake_server.requests) == 2  # neither was retried
 
 
-def test_connection_refused_is_retried_then_one_line(unused_port):
-    c = cm.Client(api_key=KEY, base_url=f"http://127.0.0.1:{unused_port}", max_retries=1)
+def test_connection_refused_is_retried_then_one_line():
+    c = cm.Client(api_key=KEY, base_url=f"http://127.0.0.1:{free_port()}", max_retries=1)
     with pytest.raises(cm.APIConnectionError) as info:
         c.models()
     assert "127.0.0.1" in str(info.value) and "\n" not in str(info.value)
@@ -247,13 +248,3 @@ async def test_async_retry_and_cancel(aclient, fake_server):
 
 def r_method(r):
     return r["method"] if isinstance(r, dict) else r.method
-
-
-@pytest.fixture
-def unused_port():
-    import socket
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port

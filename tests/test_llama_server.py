@@ -3,16 +3,13 @@
 Fields that server does not send (time_info, system_fingerprint, logprob bytes) must simply be absent."""
 import importlib.util
 import os
-import socket
-import subprocess
 import sys
-import time
 
-import httpx
 import pytest
 
 import cerebras_magic as cm
 from cerebras_magic import local
+from tests.conftest import free_port, server_process
 
 # llama.cpp's AMX buffer type segfaults on multi-token batches on some Xeon VMs; the server itself is
 # unchanged, it only loads the model without extra buffer types (as cerebras_magic.local does).
@@ -38,41 +35,15 @@ if _missing():
     pytest.skip(f"not installed: {_missing()}", allow_module_level=True)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    port = _free_port()
-    log = (tmp_path_factory.mktemp("llama_server") / "server.log").open("wb")
-    proc = subprocess.Popen([sys.executable, "-c", BOOT, "--model", str(local.model_path()), "--host", "127.0.0.1",
-                             "--port", str(port), "--n_ctx", "2048"], stdout=log, stderr=subprocess.STDOUT)
+    port = free_port()
+    cmd = [sys.executable, "-c", BOOT, "--model", str(local.model_path()), "--host", "127.0.0.1",
+           "--port", str(port), "--n_ctx", "2048"]
     base = f"http://127.0.0.1:{port}/v1"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"llama_cpp.server exited with {proc.returncode}; see {log.name}")
-            try:
-                if httpx.get(base + "/models", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"llama_cpp.server did not answer GET /v1/models in 60 s; see {log.name}")
-            time.sleep(0.2)
+    with server_process(cmd, base + "/models", tmp_path_factory.mktemp("llama_server") / "server.log",
+                        "llama_cpp.server"):
         yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
-        log.close()
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,6 @@ import time
 import pytest
 
 import cerebras_magic as cm
-from cerebras_magic import session
 from tests.conftest import run
 
 
