@@ -36,8 +36,21 @@ def _shell(base_url: str):
     return sh
 
 
+def _track_streams() -> list:
+    """Keep each stream the magic opens, for its first-body-byte time (the bench's view, not the API's)."""
+    from cerebras_magic import streaming
+    streams, init = [], streaming._StreamBase.__init__
+
+    def tracked(self, *args, **kw):
+        init(self, *args, **kw)
+        streams.append(self)
+    streaming._StreamBase.__init__ = tracked
+    return streams
+
+
 def measure(n: int = 20000, repeats: int = 5) -> dict:
     from cerebras_magic import Client
+    streams = _track_streams()
     with ServerProcess() as srv:
         sh = _shell(srv.base_url)
         cell = f"%%cerebras --min-tokens {n} --max-tokens {n}\nfirehose"
@@ -60,12 +73,15 @@ def measure(n: int = 20000, repeats: int = 5) -> dict:
             assert res.result.completion_tokens == n, res.result
             msgs.append(len(pub.messages))
             sizes.append(sum(s for _, s in pub.messages))
-            # first body byte -> first display message carrying text (the 2nd message: the 1st is the empty view)
+            # first body byte -> the first display message with text (the 2nd: the 1st opens an empty view)
             first_text = pub.messages[1][0] if len(pub.messages) > 1 else float("nan")
-            ttfv.append((first_text - res.result.t_first_token) * 1000 if res.result.t_first_token else float("nan"))
+            ttfv.append((first_text - streams[-1].first_byte_at) * 1000)
         best = {k: n / min(v) for k, v in (("floor", t_floor), ("client", t_client), ("magic", t_magic))}
-        return {"n": n, "repeats": repeats, **best, "messages": max(msgs), "bytes": max(sizes),
-                "stream_seconds": min(t_magic), "ttfv_ms": statistics.median(ttfv)}
+        # the run closest to the display-message goal (1 + 30 per second of that run's cell)
+        worst = max(range(repeats), key=lambda i: msgs[i] / (1 + 30 * t_magic[i]))
+        return {"n": n, "repeats": repeats, **best, "messages": msgs[worst], "bytes": max(sizes),
+                "stream_seconds": t_magic[worst], "ttfv_ms": statistics.median(ttfv),
+                "within_goal": sum(m <= 1 + 30 * t for m, t in zip(msgs, t_magic))}
 
 
 def load_ext_cost(repeats: int = 7) -> dict:
@@ -92,9 +108,10 @@ def report(n: int = 20000, repeats: int = 5) -> str:
              f"{'bare Client stream':40} {m['client']:12,.0f} {m['client'] / m['floor']:8.2f}",
              f"{'%%cerebras cell (render + history)':40} {m['magic']:12,.0f} {m['magic'] / m['floor']:8.2f}",
              f"magic vs bare client: {m['magic'] / m['client']:.2f}x",
-             f"display messages: {m['messages']} over {m['stream_seconds']:.3f} s ({rate:.1f}/s); "
-             f"bytes to the front end: {m['bytes']:,}",
-             f"first visible token (first content chunk -> first display with text): {m['ttfv_ms']:.2f} ms"]
+             f"display messages, worst run: {m['messages']} over {m['stream_seconds']:.3f} s ({rate:.1f}/s; goal "
+             f"<= {1 + 30 * m['stream_seconds']:.2f}); within the goal in {m['within_goal']} of {repeats} runs",
+             f"bytes to the front end (largest run): {m['bytes']:,}",
+             f"first visible token (first body byte -> first display message, with text): {m['ttfv_ms']:.2f} ms"]
     lc = load_ext_cost()
     lines.append(f"%load_ext cerebras_magic over bare IPython: median {lc['median_ms']:.1f} ms (min {lc['min_ms']:.1f}); "
                  f"heavy modules loaded: {lc['heavy_modules_loaded']}")

@@ -19,8 +19,8 @@ from pydantic import ValidationError
 
 from . import errors as E
 from .streaming import AsyncStream, Stream
-from .types import (ChatCompletion, ChatCompletionChunk, ChatRequest, Completion, CompletionRequest, Model,
-                    ModelList, RateLimit)
+from .types import (ChatCompletion, ChatCompletionChunk, ChatRequest, Completion, CompletionChunk,
+                    CompletionRequest, Model, ModelList, RateLimit)
 
 log = logging.getLogger("cerebras_magic")
 
@@ -32,7 +32,7 @@ RETRY_STATUSES = frozenset({408, 409, 429}) | frozenset(range(500, 600))
 
 _KINDS = {  # endpoint -> (path, request model, response model, chunk model)
     "chat": ("/v1/chat/completions", ChatRequest, ChatCompletion, ChatCompletionChunk),
-    "completion": ("/v1/completions", CompletionRequest, Completion, Completion),
+    "completion": ("/v1/completions", CompletionRequest, Completion, CompletionChunk),
 }
 
 
@@ -90,6 +90,16 @@ def _local_transport():
 
 
 _LOCAL = None
+_TLS = None
+
+
+def _tls():
+    """One TLS context per process, shared by every client: httpx builds a new one (loading the whole CA
+    bundle, ~20 ms) for each client otherwise. Contexts are safe to share between connections."""
+    global _TLS
+    if _TLS is None:
+        _TLS = httpx.create_ssl_context()
+    return _TLS
 
 
 class _Core:
@@ -214,7 +224,7 @@ class Client(_Core):
                  http_client: Optional[httpx.Client] = None, **options):
         super().__init__(api_key, base_url, **options)
         transport = _local_transport() if self.backend == "local" and http_client is None else None
-        self._http = http_client or httpx.Client(timeout=self.timeout, transport=transport)
+        self._http = http_client or httpx.Client(timeout=self.timeout, transport=transport, verify=_tls())
 
     def chat(self, messages, *, stream: bool = False, extra_headers=None, extra_body=None, **params):
         return self._call("chat", messages, stream, extra_headers, extra_body, params)
@@ -285,7 +295,8 @@ class AsyncClient(_Core):
                  http_client: Optional[httpx.AsyncClient] = None, **options):
         super().__init__(api_key, base_url, **options)
         transport = _local_transport() if self.backend == "local" and http_client is None else None
-        self._http = http_client or httpx.AsyncClient(timeout=self.timeout, transport=transport)
+        self._http = http_client or httpx.AsyncClient(timeout=self.timeout, transport=transport,
+                                                     verify=_tls())
 
     async def chat(self, messages, *, stream: bool = False, extra_headers=None, extra_body=None, **params):
         return await self._call("chat", messages, stream, extra_headers, extra_body, params)

@@ -2,9 +2,11 @@
 
 While streaming, the cell shows plain text (the front end escapes it) through one display handle,
 updated at most `rate` times a second: the number of display messages depends on elapsed time, not on
-the token count. At the end that handle is emptied and the final render is displayed as its own output,
-so saved notebooks, nbval (which ignores display updates) and live front ends all hold the same outputs. The final render is Markdown with raw HTML disabled (shown as text), no images (a
-remote image in model output can leak data) and no `javascript:` links.
+the token count (at most 1 + 2 x rate per second of stream, counting the ones that open and close it).
+At the end that handle is emptied and the final render is displayed as its own output, so saved
+notebooks, nbval (which ignores display updates) and live front ends all hold the same outputs. The
+final render is Markdown with raw HTML disabled (shown as text), no images (a remote image in model
+output can leak data) and no `javascript:` links.
 """
 from __future__ import annotations
 
@@ -134,9 +136,11 @@ class CellRenderer:
     """Observer that streams a Result into the current cell through one display handle."""
 
     def __init__(self, fmt: str = "markdown", rate: float = 15.0, stream: bool = True):
-        self.fmt, self.interval, self.stream = fmt, 1.0 / max(rate, 0.1), stream
+        self.fmt, self.rate, self.stream = fmt, max(rate, 0.1), stream
+        self.interval = 1.0 / self.rate
         self.handle = None
-        self._last = 0.0
+        self._last = self._opened = 0.0
+        self._sent = 0
         self._terminal = _is_terminal()
 
     def start(self, result) -> None:
@@ -144,6 +148,7 @@ class CellRenderer:
             return
         from IPython.display import display
         self.handle = display({"text/plain": ""}, raw=True, display_id=True)
+        self._opened, self._sent = time.monotonic(), 1
 
     def update(self, result, new: str) -> None:
         if self._terminal:
@@ -152,8 +157,13 @@ class CellRenderer:
                 sys.stdout.flush()
             return
         now = time.monotonic()
-        if self.handle is not None and new and now - self._last >= self.interval:
+        if self.handle is None or not new or now - self._last < self.interval:
+            return
+        # The first text shows at once; later ones also keep the whole cell, with the two messages that
+        # close it, within 1 + 2 x rate messages per second (short, fast streams otherwise overshoot).
+        if self._sent == 1 or self._sent + 3 <= 1 + 2 * self.rate * (now - self._opened):
             self._last = now
+            self._sent += 1
             self.handle.update({"text/plain": result.text}, raw=True)
 
     def finish(self, result) -> None:

@@ -35,14 +35,17 @@ class SSEDecoder:
         """Like feed, but only the data payloads: the client's hot path.
 
         When the completed text is nothing but `data: <one line>\n\n` events (every real Cerebras
-        stream), its newline count proves it, and one C-level split yields every payload. Anything else
-        (comments, multi-line data, other fields, stray blank lines) takes the general parser."""
+        stream), one C-level split yields every payload, and the newline count proves the split right:
+        each separator holds two newlines and the end two more, so any other newline (comments,
+        multi-line data, other fields, stray blank lines) breaks the equality and takes the general
+        parser."""
         complete = self._complete(data)
         if not complete:
             return []
-        events = complete.count(b"\n\ndata: ") + 1
-        if complete.startswith(b"data: ") and complete.count(b"\n") == 2 * events:
-            return complete[6:-2].split(b"\n\ndata: ")
+        if complete.startswith(b"data: "):
+            payloads = complete[6:-2].split(b"\n\ndata: ")
+            if complete.count(b"\n") == 2 * len(payloads):
+                return payloads
         return [ev.data for ev in map(self._event, complete.split(b"\n\n")) if ev is not None]
 
     def _complete(self, data: bytes) -> bytes:

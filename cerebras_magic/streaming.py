@@ -12,6 +12,7 @@ import httpx
 from pydantic import ValidationError
 
 from . import errors as E
+from .envelope import Envelope
 from .sse import DONE, SSEDecoder
 from .types import RateLimit
 
@@ -27,6 +28,7 @@ class _StreamBase:
         self._core, self.response, self._model, self.where = core, response, chunk_model, where
         self._dec = SSEDecoder()
         self._validate = chunk_model.__pydantic_validator__.validate_json
+        self._envelope: Optional[Envelope] = None
         self.ratelimit = RateLimit.from_headers(response.headers)
         self.started_at = started          # perf_counter when the request was sent
         self.headers_at = time.perf_counter()
@@ -42,7 +44,16 @@ class _StreamBase:
         return self._dec.feed_data(raw)
 
     def _chunk(self, data: bytes):
-        """One payload -> a typed chunk; None at [DONE]; the typed error for an error event."""
+        """One payload -> a typed chunk; None at [DONE]; the typed error for an error event.
+
+        Most payloads differ from the last validated one only in their text: those are built from it
+        (envelope.py); the rest are validated in full, and become the next envelope if they can."""
+        envelope = self._envelope
+        if envelope is not None:
+            obj = envelope.build(data)
+            if obj is not None:
+                self.chunks += 1
+                return obj
         if data == DONE:
             return None
         try:  # the validator itself: model_validate_json's Python wrapper costs ~20% per chunk
@@ -52,6 +63,7 @@ class _StreamBase:
                                 f"{data[:80]!r}") from None
         if obj.__pydantic_extra__ and obj.__pydantic_extra__.get("error"):
             raise self._core.event_error(obj.__pydantic_extra__, self.where)
+        self._envelope = Envelope.learn(data, obj) or envelope  # an escaped text keeps the last one
         self.chunks += 1
         return obj
 

@@ -268,9 +268,18 @@ class ChatChoice(_Response):
     reasoning_logprobs: Optional[ChatLogprobs] = None
 
 
+class ChatDelta(ChatMessage):
+    """A streamed chunk's delta. Frozen, like ChunkChoice: a stream may hand out one instance in every
+    chunk that carries the same text (envelope.py), so none may change under another."""
+
+    model_config = ConfigDict(frozen=True)
+
+
 class ChunkChoice(_Response):
+    model_config = ConfigDict(frozen=True)
+
     index: int = 0
-    delta: ChatMessage = Field(default_factory=ChatMessage)
+    delta: ChatDelta = Field(default_factory=ChatDelta)
     finish_reason: Optional[str] = None
     logprobs: Optional[ChatLogprobs] = None
     reasoning_logprobs: Optional[ChatLogprobs] = None
@@ -325,7 +334,14 @@ class Completion(_Completed):
         return (self.choices[0].text or "") if self.choices else ""
 
 
-CompletionChunk = Completion  # completion chunks keep object "text_completion" and the same shape
+class CompletionChunkChoice(CompletionChoice):
+    model_config = ConfigDict(frozen=True)  # shared between chunks with the same text, like ChunkChoice
+
+
+class CompletionChunk(Completion):
+    """A streamed completion chunk: object "text_completion" and the shape of a Completion."""
+
+    choices: List[CompletionChunkChoice] = Field(default_factory=list)
 
 
 class Model(_Response):

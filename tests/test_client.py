@@ -248,3 +248,19 @@ async def test_async_retry_and_cancel(aclient, fake_server):
 
 def r_method(r):
     return r["method"] if isinstance(r, dict) else r.method
+
+
+def test_clients_share_one_tls_context(monkeypatch):
+    """Building httpx's default TLS context loads the CA bundle (~20 ms): once per process, not per client."""
+    import httpx
+
+    from cerebras_magic import client as client_module
+    made = []
+    real = httpx.create_ssl_context
+    monkeypatch.setattr(client_module, "_TLS", None)
+    monkeypatch.setattr(httpx, "create_ssl_context", lambda *a, **k: made.append(1) or real(*a, **k))
+    clients = [cm.Client(api_key=KEY, base_url="https://example.invalid") for _ in range(3)]
+    clients.append(cm.AsyncClient(api_key=KEY, base_url="https://example.invalid"))
+    assert len(made) == 1
+    for c in clients[:3]:
+        c.close()

@@ -197,6 +197,32 @@ def test_display_updates_bounded_by_time_not_tokens(shell, fake_server):
     assert len(msgs) < 200
 
 
+def test_live_view_counts_its_fixed_messages_against_the_time_budget(shell, monkeypatch):
+    """A fast stream on a fake clock: the first text shows at once, and the whole cell (open, updates,
+    empty, final) never exceeds 1 + 2 x rate messages per second of stream."""
+    from types import SimpleNamespace
+
+    from cerebras_magic import render
+    clock = [1000.0]
+    monkeypatch.setattr(render, "time", SimpleNamespace(monotonic=lambda: clock[0]))
+    pub, rate = shell.display_pub, 15
+    before = len(pub.messages)
+    r, result = render.CellRenderer(rate=rate), cm.Result(status="ok")
+    r.start(result)
+    seen = []
+    for step in range(1, 601):  # 2,000 tokens/s for 0.3 s
+        clock[0] += 0.0005
+        result.text += "x"
+        r.update(result, "x")
+        sent = len(pub.messages) - before
+        seen.append(sent)
+        assert sent + 2 <= max(4, 1 + 2 * rate * step * 0.0005), (step, sent)
+    assert seen[0] == 2 and pub.messages[before + 1]["data"] == {"text/plain": "x"}  # the first token, at once
+    assert seen[-1] >= 3  # and the view still moves
+    r.finish(result)
+    assert len(pub.messages) - before <= 1 + 2 * rate * 0.3
+
+
 def test_length_finish_is_said_in_footer(shell):
     res, msgs = run(shell, "%%cerebras --max-tokens 2\nlong please")
     assert "cut at max tokens" in msgs[-1]["data"]["text/plain"]
