@@ -4,6 +4,7 @@ Display messages are captured as a kernel would send them; bytes are what the fr
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import statistics
@@ -31,27 +32,31 @@ def _shell(base_url: str):
     sh.displayhook.write_output_prompt = lambda: None  # no "Out[n]:" noise in the report
     os.environ["CEREBRAS_API_KEY"] = "bench-key"
     os.environ["CEREBRAS_MAGIC_HISTORY"] = ""
-    sh.run_line_magic("load_ext", "cerebras_magic")
+    if "cerebras_magic" not in sh.extension_manager.loaded:  # one shell serves every table of a run
+        sh.run_line_magic("load_ext", "cerebras_magic")
     sh.run_line_magic("config", f"Cerebras.base_url = {base_url!r}")
     return sh
 
 
-def _track_streams() -> list:
-    """Keep each stream the magic opens, for its first-body-byte time (the bench's view, not the API's)."""
+@contextlib.contextmanager
+def _last_stream():
+    """The last stream the magic opened, for its first-body-byte time (the bench's view, not the API's)."""
     from cerebras_magic import streaming
-    streams, init = [], streaming._StreamBase.__init__
+    last, init = [], streaming._StreamBase.__init__
 
     def tracked(self, *args, **kw):
         init(self, *args, **kw)
-        streams.append(self)
+        last[:] = [self]
     streaming._StreamBase.__init__ = tracked
-    return streams
+    try:
+        yield last
+    finally:
+        streaming._StreamBase.__init__ = init
 
 
 def measure(n: int = 20000, repeats: int = 5) -> dict:
     from cerebras_magic import Client
-    streams = _track_streams()
-    with ServerProcess() as srv:
+    with ServerProcess() as srv, _last_stream() as streams:
         sh = _shell(srv.base_url)
         cell = f"%%cerebras --min-tokens {n} --max-tokens {n}\nfirehose"
         client = Client(api_key="bench-key", base_url=srv.base_url)

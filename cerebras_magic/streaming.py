@@ -91,6 +91,7 @@ class Stream(_StreamBase):
         except (httpx.HTTPError, httpx.StreamError) as exc:  # StreamError: closed by Stop or close()
             raise self._broken(exc) from None
         finally:
+            self._envelope = None  # its shared choices go with the stream, not with whoever keeps it
             self.response.close()
 
     def close(self) -> None:
@@ -123,6 +124,7 @@ class AsyncStream(_StreamBase):
         except (httpx.HTTPError, httpx.StreamError) as exc:
             raise self._broken(exc) from None
         finally:
+            self._envelope = None
             await self.response.aclose()
 
     async def aclose(self) -> None:
