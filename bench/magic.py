@@ -104,6 +104,22 @@ def load_ext_cost(repeats: int = 7) -> dict:
     return {"median_ms": statistics.median(times), "min_ms": min(times), "heavy_modules_loaded": heavy or "none"}
 
 
+def load_ext_imports() -> tuple:
+    """`-X importtime` of what `%load_ext` imports beyond IPython: total ms and the largest modules."""
+    code = ("import sys, IPython\nfrom IPython.core.interactiveshell import InteractiveShell\n"
+            "sh = InteractiveShell.instance()\nprint('--load_ext--', file=sys.stderr, flush=True)\n"
+            "sh.run_line_magic('load_ext', 'cerebras_magic')")
+    err = subprocess.run([sys.executable, "-X", "importtime", "-c", code], capture_output=True, text=True,
+                         check=True).stderr
+    rows = []  # (module, self microseconds): lines read "import time: <self> | <cumulative> | <module>"
+    for line in err.split("--load_ext--", 1)[1].splitlines():
+        fields = line.removeprefix("import time:").split("|")
+        if line.startswith("import time:") and fields[0].strip().isdigit():
+            rows.append((fields[2].strip(), int(fields[0])))
+    top = sorted(rows, key=lambda r: -r[1])[:3]
+    return sum(us for _, us in rows) / 1000, len(rows), ", ".join(f"{m} {us / 1000:.1f} ms" for m, us in top)
+
+
 def report(n: int = 20000, repeats: int = 5) -> str:
     m = measure(n, repeats)
     rate = m["messages"] / m["stream_seconds"]
@@ -120,4 +136,6 @@ def report(n: int = 20000, repeats: int = 5) -> str:
     lc = load_ext_cost()
     lines.append(f"%load_ext cerebras_magic over bare IPython: median {lc['median_ms']:.1f} ms (min {lc['min_ms']:.1f}); "
                  f"heavy modules loaded: {lc['heavy_modules_loaded']}")
+    total, count, top = load_ext_imports()
+    lines.append(f"  -X importtime: {count} modules imported by %load_ext, {total:.1f} ms in all; largest: {top}")
     return "\n".join(lines)
