@@ -2,8 +2,8 @@
 
 Why a transport: the client, magic, widget and history all speak the Cerebras wire format, so answering
 that format in-process lets the offline path run exactly the code the online one does. This module is that
-wire (availability, validation, Cerebras-shaped JSON and SSE); llama_engine.py runs the model and
-llama_sampling.py generates (logprobs there are the model's own distribution).
+wire (availability, Cerebras-shaped JSON and SSE); local_requests.py checks requests, llama_engine.py runs
+the model and llama_sampling.py generates (logprobs there are the model's own distribution).
 
 Decisions: any model id is accepted (cells written for Cerebras keep working) and responses name
 MODEL_ID; `GET /v1/models/{id}` knows only MODEL_ID. A chat response_format of json_object or json_schema
@@ -27,6 +27,7 @@ import httpx
 
 from .llama_engine import Model, loaded_model, no_extra_buffers, shared_model  # noqa: F401 (no_extra_buffers: public)
 from .llama_sampling import BadRequest, Generation
+from .local_requests import HTTPError, bad, validate
 
 MODEL_ID = "smollm2-135m-instruct"
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -54,21 +55,6 @@ def loaded() -> bool:
     return loaded_model() is not None
 
 
-class _HTTPError(Exception):
-    def __init__(self, status: int, body: dict):
-        super().__init__(status)
-        self.status, self.body = status, body
-
-
-def _bad(message: str, status: int = 400) -> _HTTPError:
-    return _HTTPError(status, {"message": message, "type": "invalid_request_error", "param": "validation_error",
-                               "code": "wrong_api_format"})
-
-
-def _invalid(field: str, msg: str, kind: str = "value_error") -> _HTTPError:
-    return _HTTPError(422, {"detail": [{"loc": ["body", field], "msg": msg, "type": kind}]})
-
-
 def _token_name(piece: bytes) -> str:
     """A token's text; a partial UTF-8 sequence is spelled 'bytes:\\xf0\\x9f' as OpenAI does."""
     try:
@@ -84,7 +70,7 @@ class _Job(Generation):
         try:
             super().__init__(model, kind, body, arrived[0])
         except BadRequest as exc:
-            raise _bad(str(exc)) from None
+            raise bad(str(exc)) from None
         self.transport, self.kind, self.created = transport, kind, arrived[1]
         self.id = "chatcmpl-" + str(uuid.uuid4())
         self.stream, self.raw = bool(body.get("stream")), bool(body.get("return_raw_tokens"))
@@ -188,56 +174,6 @@ class _Body(httpx.SyncByteStream, httpx.AsyncByteStream):
         await asyncio.to_thread(self.close)
 
 
-_NUMBERS = {"temperature": (0, 2, float), "top_p": (0, 1, float), "top_logprobs": (0, 20, int),
-            "seed": (None, None, int), "max_tokens": (1, None, int), "max_completion_tokens": (1, None, int),
-            "min_tokens": (-1, None, int), "min_completion_tokens": (-1, None, int)}
-
-
-def _validate(kind: str, raw: bytes) -> dict:
-    """The request body, or the 400/422 Cerebras would answer; n > 1 and prompt batches are refused."""
-    try:
-        body = json.loads(raw or b"null")
-    except ValueError:
-        raise _bad("the request body is not JSON") from None
-    if not isinstance(body, dict):
-        raise _bad("the request body must be a JSON object")
-    need = "messages" if kind == "chat" else "prompt"
-    for field in ("model", need):
-        if body.get(field) in (None, "", []):
-            raise _invalid(field, "Field required", "missing")
-    messages = body.get("messages")
-    if kind == "chat" and not (isinstance(messages, list)
-                               and all(isinstance(m, dict) and m.get("role") for m in messages)):
-        raise _invalid("messages", "a list of {'role': ..., 'content': ...} messages")
-    prompt = body.get("prompt")
-    if isinstance(prompt, list) and isinstance(prompt[0], (str, list)) and len(prompt) > 1:
-        raise _bad(f"the local model takes one prompt per request ({len(prompt)} were sent); send them one by one")
-    stop = body.get("stop")
-    if not (stop is None or isinstance(stop, str) or isinstance(stop, list) and all(isinstance(x, str) for x in stop)):
-        raise _invalid("stop", "a string or a list of strings")
-    if body.get("echo") and body.get("return_raw_tokens"):
-        raise _bad("'echo' and 'return_raw_tokens' cannot be used together.")
-    if body.get("n") not in (None, 1):
-        raise _bad(f"n={body['n']!r}: the local model makes one choice per request; send n requests instead")
-    numbers = dict(_NUMBERS, logprobs=(0, 20, int)) if kind == "completion" else _NUMBERS
-    for field, (lo, hi, cast) in numbers.items():
-        value = body.get(field)
-        if value is None:
-            continue
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or (cast is int and value != int(value)):
-            raise _invalid(field, f"must be {'an integer' if cast is int else 'a number'}", "type_error")
-        if (lo is not None and value < lo) or (hi is not None and value > hi):
-            raise _invalid(field, f"must be between {lo} and {hi}" if hi is not None else f"must be >= {lo}")
-        body[field] = cast(value)
-    if body.get("seed") is not None:
-        body["seed"] %= 2 ** 64
-    try:
-        body["logit_bias"] = {int(k): float(v) for k, v in (body.get("logit_bias") or {}).items()}
-    except (TypeError, ValueError, AttributeError):
-        raise _invalid("logit_bias", "a map of token id -> bias") from None
-    return body
-
-
 class LocalTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
     """Answers the Cerebras API in-process from the local model; one object serves Client and AsyncClient.
 
@@ -254,7 +190,7 @@ class LocalTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
         path = self.model_path or model_path()
         if path is None:
             from .errors import LOCAL_HINT
-            raise _HTTPError(503, {"message": f"the local model is not installed: {LOCAL_HINT}",
+            raise HTTPError(503, {"message": f"the local model is not installed: {LOCAL_HINT}",
                                    "type": "server_error", "code": "local_model_missing"})
         return str(path), self.n_ctx, self.n_threads
 
@@ -282,20 +218,20 @@ class LocalTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
                 return httpx.Response(200, json={})
             if path == "/v1/models" or path.startswith("/v1/models/"):
                 if method != "GET":
-                    raise _HTTPError(405, {"detail": "Method Not Allowed"})
+                    raise HTTPError(405, {"detail": "Method Not Allowed"})
                 if path == "/v1/models":
                     return httpx.Response(200, json={"object": "list", "data": [self._model_card()]})
                 if path[len("/v1/models/"):] != MODEL_ID:
-                    raise _HTTPError(404, {"message": "Model does not exist or you do not have access to it.",
+                    raise HTTPError(404, {"message": "Model does not exist or you do not have access to it.",
                                            "type": "not_found_error", "param": "model", "code": "model_not_found"})
                 return httpx.Response(200, json=self._model_card())
             kind = {"/v1/chat/completions": "chat", "/v1/completions": "completion"}.get(path)
             if kind is None:
-                raise _HTTPError(404, {"detail": "Not Found"})
+                raise HTTPError(404, {"detail": "Not Found"})
             if method != "POST":
-                raise _HTTPError(405, {"detail": "Method Not Allowed"})
-            return _Job(self, self.model(), kind, _validate(kind, raw), arrived)
-        except _HTTPError as exc:
+                raise HTTPError(405, {"detail": "Method Not Allowed"})
+            return _Job(self, self.model(), kind, validate(kind, raw), arrived)
+        except HTTPError as exc:
             return httpx.Response(exc.status, json=exc.body)
 
     @staticmethod
