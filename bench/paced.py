@@ -69,12 +69,37 @@ def measure(n: int = 6000, repeats: int = 3) -> list:
         return rows
 
 
+def front_end_bytes(seconds=(1, 3, 9)) -> list:
+    """Per stream length: display messages and bytes of a %%cerebras cell at the paced rate.
+
+    The live updates (all messages but the final render) must grow with time, not with time x length."""
+    from .magic import _shell
+    rows = []
+    with PacedServer() as srv:
+        sh = _shell(srv.base_url)
+        for s in seconds:
+            n = int(s * TPS)
+            sh.display_pub.messages.clear()
+            t0 = time.perf_counter()
+            res = sh.run_cell(f"%%cerebras --min-tokens {n} --max-tokens {n}\nfirehose")
+            wall = time.perf_counter() - t0
+            assert res.success and res.result.completion_tokens == n, res.error_in_exec
+            sizes = [size for _, size in sh.display_pub.messages]
+            rows.append((n, wall, len(sizes), sum(sizes[:-1]), sizes[-1]))
+    return rows
+
+
 def report(n: int = 6000, repeats: int = 3) -> str:
     lines = [f"Client CPU on a paced stream: {n:,} tokens at {TPS:,.0f} tok/s (~{n / TPS:.1f} s), fake server in "
              f"its own process, median of {repeats}",
              f"{'contender':40} {'wall s':>7} {'tok/s':>7} {'CPU % 1 core':>13} {'CPU us/token':>13}"]
     for name, wall, rate, pct, us in measure(n, repeats):
         lines.append(f"{name:40} {wall:7.3f} {rate:7,.0f} {pct:13.1f} {us:13.1f}")
+    lines.append(f"%%cerebras display traffic at {TPS:,.0f} tok/s: live view (every message but the final render) "
+                 "and final render")
+    lines.append(f"{'tokens':>8} {'wall s':>7} {'messages':>9} {'live bytes':>11} {'live KB/s':>10} {'final bytes':>12}")
+    for tokens, wall, count, live, final in front_end_bytes():
+        lines.append(f"{tokens:8,} {wall:7.2f} {count:9} {live:11,} {live / wall / 1024:10.1f} {final:12,}")
     return "\n".join(lines)
 
 

@@ -24,12 +24,16 @@ def _body(n: int) -> dict:
 _TLS = []
 
 
-def _http(**kw) -> httpx.Client:
-    """Every contender's httpx client shares one TLS context, as ours does: building one per client
+def _tls():
+    """Every contender's httpx client shares one TLS context, as ours do: building one per client
     (~20 ms, the CA bundle) would otherwise land in the CPU figures of bench/paced.py."""
     if not _TLS:
         _TLS.append(httpx.create_ssl_context())
-    return httpx.Client(timeout=60, verify=_TLS[0], **kw)
+    return _TLS[0]
+
+
+def _http(**kw) -> httpx.Client:
+    return httpx.Client(timeout=60, verify=_tls(), **kw)
 
 
 def _hooked():
@@ -59,6 +63,22 @@ def floor(base: str, key: str, n: int):
                     json.loads(line[6:])
                     count += 1
     return count, t
+
+
+def floor_async(base: str, key: str, n: int):
+    """The floor on httpx's async client: what any asyncio client pays before parsing anything."""
+    async def go():
+        count = 0
+        async with httpx.AsyncClient(timeout=60, verify=_tls()) as c:
+            async with c.stream("POST", base + "/v1/chat/completions", json=_body(n),
+                                headers={"Authorization": f"Bearer {key}"}) as r:
+                t = time.perf_counter()
+                async for line in r.aiter_lines():
+                    if line.startswith("data: ") and line != "data: [DONE]":
+                        json.loads(line[6:])
+                        count += 1
+        return count, t
+    return asyncio.run(go())
 
 
 def ours_sync(base: str, key: str, n: int):
@@ -97,6 +117,7 @@ def openai_sdk(base: str, key: str, n: int):
 
 
 CONTENDERS = {"floor: httpx iter_lines + json.loads": floor, "cerebras_magic Client (typed)": ours_sync,
+              "async floor: httpx aiter_lines + loads": floor_async,
               "cerebras_magic AsyncClient (typed)": ours_async, "cerebras-cloud-sdk": cerebras_sdk,
               "openai": openai_sdk, "reference: httpx iter_bytes, no parsing": bytes_only}
 SDK = "cerebras-cloud-sdk"

@@ -2,7 +2,8 @@
 
 While streaming, the cell shows plain text (the front end escapes it) through one display handle,
 updated at most `rate` times a second: the number of display messages depends on elapsed time, not on
-the token count (at most 1 + 2 x rate per second of stream, counting the ones that open and close it).
+the token count (at most 1 + 2 x rate per second of stream, counting the ones that open and close it),
+and each carries at most the last LIVE_CHARS characters, so the bytes sent are bounded by time too.
 At the end that handle is emptied and the final render is displayed as its own output, so saved
 notebooks, nbval (which ignores display updates) and live front ends all hold the same outputs. The
 final render is Markdown with raw HTML disabled (shown as text), no images (a remote image in model
@@ -18,6 +19,7 @@ import time
 from typing import Optional
 
 FORMATS = ("markdown", "text", "code", "json")
+LIVE_CHARS = 16_384  # a live view shows at most the answer's last 16 Ki characters
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u202a-\u202e\u2066-\u2069]")
 _md = None
 
@@ -30,6 +32,17 @@ STYLE = ("<style>.cm-out{font-family:var(--jp-content-font-family,inherit)}"
 def plain(text: str) -> str:
     """Text safe for a terminal: control characters (ANSI escapes, bidi overrides) made visible."""
     return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100 else f"\\u{ord(m.group()):04x}", text)
+
+
+def live_text(text: str) -> str:
+    """What a live view shows while a stream runs: the text, or its tail under a note of what is above.
+
+    Each update replaces the whole view, so sending all the text every time would make the bytes grow
+    with time x length; a bounded tail keeps them bounded by time. The final render shows everything."""
+    if len(text) <= LIVE_CHARS:
+        return text
+    cut = len(text) - LIVE_CHARS
+    return f"[… {cut:,} characters above; all of it shows when the answer ends]\n{text[cut:]}"
 
 
 def markdown_html(text: str) -> str:
@@ -164,7 +177,7 @@ class CellRenderer:
         if self._sent == 1 or self._sent + 3 <= 1 + 2 * self.rate * (now - self._opened):
             self._last = now
             self._sent += 1
-            self.handle.update({"text/plain": result.text}, raw=True)
+            self.handle.update({"text/plain": live_text(result.text)}, raw=True)
 
     def finish(self, result) -> None:
         if self._terminal:

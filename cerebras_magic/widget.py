@@ -18,6 +18,7 @@ import anywidget
 import traitlets as T
 
 from . import session
+from .render import live_text
 
 PARAMS = ("prompt", "system", "model", "temperature", "top_p", "max_tokens", "min_tokens", "seed", "stop",
           "logprobs", "top_k", "endpoint", "response_format", "schema_name", "chat_mode")
@@ -207,7 +208,8 @@ class _PanelObserver:
         now = time.monotonic()
         if new and now - self._last >= self.interval:
             self._last = now
-            if self.widget._publish(self.gen, output=result.text, reasoning=result.reasoning, stats=stats(result)):
+            if self.widget._publish(self.gen, output=live_text(result.text), reasoning=live_text(result.reasoning),
+                                    stats=stats(result)):
                 self.updates += 1
 
     def finish(self, result) -> None:

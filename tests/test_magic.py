@@ -223,6 +223,33 @@ def test_live_view_counts_its_fixed_messages_against_the_time_budget(shell, monk
     assert len(pub.messages) - before <= 1 + 2 * rate * 0.3
 
 
+def test_live_view_sends_a_bounded_tail_of_a_long_answer(shell, monkeypatch):
+    """Each live update replaces the view: past LIVE_CHARS it carries the tail, so the bytes a long
+    stream sends grow with time, not with time x length; the final render still holds every character."""
+    from types import SimpleNamespace
+
+    from cerebras_magic import render
+    clock = [1000.0]
+    monkeypatch.setattr(render, "time", SimpleNamespace(monotonic=lambda: clock[0]))
+    pub = shell.display_pub
+    before = len(pub.messages)
+    r, result = render.CellRenderer(rate=15), cm.Result(status="ok")
+    r.start(result)
+    for i in range(20000):  # 10 characters a token, 4,000 tokens/s for 5 s
+        clock[0] += 0.00025
+        piece = f"tok{i:05d}. "
+        result.text += piece
+        r.update(result, piece)
+    r.finish(result)
+    live = [m["data"]["text/plain"] for m in pub.messages[before:-1]]
+    assert len(live) > 40 and max(map(len, live)) <= render.LIVE_CHARS + 80
+    note, tail = live[-2].split("\n", 1)
+    assert note.startswith("[… ") and "characters above" in note and len(tail) == render.LIVE_CHARS
+    assert tail in result.text and live[-1] == ""  # the last update's tail; then the emptied view
+    assert "tok00000." in pub.messages[-1]["data"]["text/plain"] and len(result.text) == 200000
+    assert render.live_text("short") == "short"
+
+
 def test_length_finish_is_said_in_footer(shell):
     res, msgs = run(shell, "%%cerebras --max-tokens 2\nlong please")
     assert "cut at max tokens" in msgs[-1]["data"]["text/plain"]
