@@ -18,28 +18,20 @@ import httpx
 from pydantic import ValidationError
 
 from . import errors as E
+from .backends import DEFAULT_BASE_URL, LOCAL_BASE_URL, http_client_for, normalize_base_url, resolve_backend
 from .streaming import AsyncStream, Stream
 from .types import (ChatCompletion, ChatCompletionChunk, ChatRequest, Completion, CompletionChunk,
                     CompletionRequest, Model, ModelList, RateLimit)
 
 log = logging.getLogger("cerebras_magic")
 
-DEFAULT_BASE_URL = "https://api.cerebras.ai"
 DEFAULT_MODEL = "llama3.1-8b"
-LOCAL_BASE_URL = "http://local.cerebras-magic"   # never resolved: the local transport answers in-process
-BACKENDS = ("auto", "cerebras", "local")
 RETRY_STATUSES = frozenset({408, 409, 429}) | frozenset(range(500, 600))
 
 _KINDS = {  # endpoint -> (path, request model, response model, chunk model)
     "chat": ("/v1/chat/completions", ChatRequest, ChatCompletion, ChatCompletionChunk),
     "completion": ("/v1/completions", CompletionRequest, Completion, CompletionChunk),
 }
-
-
-def normalize_base_url(url: str) -> str:
-    """Accept 'https://host', 'https://host/' and 'https://host/v1' alike."""
-    url = url.strip().rstrip("/")
-    return url[:-3].rstrip("/") if url.endswith("/v1") else url
 
 
 def backoff_delay(attempt: int, headers=None) -> float:
@@ -61,45 +53,6 @@ def backoff_delay(attempt: int, headers=None) -> float:
     if value is not None and 0 < value <= 60:
         return value
     return min(0.5 * 2 ** attempt, 8.0) * (1 - 0.25 * random.random())
-
-
-def resolve_backend(backend: str, has_key: bool, explicit_url: Optional[str]) -> str:
-    """auto: a key or a base URL means HTTP (Cerebras or any OpenAI-compatible server); else the local
-    model if installed; else Cerebras, whose first request then says the three ways out."""
-    if backend not in BACKENDS:
-        raise E.ParameterError(f"invalid backend={backend!r}; allowed: {', '.join(BACKENDS)}")
-    if backend == "auto":
-        if has_key or explicit_url:
-            return "cerebras"
-        from . import local
-        return "local" if local.available() else "cerebras"
-    if backend == "local":
-        from . import local
-        if not local.available():
-            raise E.MissingLocalModelError(f"the local backend is not installed: {E.LOCAL_HINT}")
-    return backend
-
-
-def _local_transport():
-    """One local model per process, shared by every client (it loads once, lazily)."""
-    global _LOCAL
-    if _LOCAL is None:
-        from .local import LocalTransport
-        _LOCAL = LocalTransport()
-    return _LOCAL
-
-
-_LOCAL = None
-_TLS = None
-
-
-def _tls():
-    """One TLS context per process, shared by every client: httpx builds a new one (loading the whole CA
-    bundle, ~20 ms) for each client otherwise. Contexts are safe to share between connections."""
-    global _TLS
-    if _TLS is None:
-        _TLS = httpx.create_ssl_context()
-    return _TLS
 
 
 class _Core:
@@ -223,8 +176,7 @@ class Client(_Core):
     def __init__(self, api_key: Optional[str] = None, base_url: Optional[str] = None, *,
                  http_client: Optional[httpx.Client] = None, **options):
         super().__init__(api_key, base_url, **options)
-        transport = _local_transport() if self.backend == "local" and http_client is None else None
-        self._http = http_client or httpx.Client(timeout=self.timeout, transport=transport, verify=_tls())
+        self._http = http_client or http_client_for(self.backend, self.timeout)
 
     def chat(self, messages, *, stream: bool = False, extra_headers=None, extra_body=None, **params):
         return self._call("chat", messages, stream, extra_headers, extra_body, params)
@@ -294,9 +246,7 @@ class AsyncClient(_Core):
     def __init__(self, api_key: Optional[str] = None, base_url: Optional[str] = None, *,
                  http_client: Optional[httpx.AsyncClient] = None, **options):
         super().__init__(api_key, base_url, **options)
-        transport = _local_transport() if self.backend == "local" and http_client is None else None
-        self._http = http_client or httpx.AsyncClient(timeout=self.timeout, transport=transport,
-                                                     verify=_tls())
+        self._http = http_client or http_client_for(self.backend, self.timeout, asynchronous=True)
 
     async def chat(self, messages, *, stream: bool = False, extra_headers=None, extra_body=None, **params):
         return await self._call("chat", messages, stream, extra_headers, extra_body, params)

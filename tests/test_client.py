@@ -254,10 +254,10 @@ def test_clients_share_one_tls_context(monkeypatch):
     """Building httpx's default TLS context loads the CA bundle (~20 ms): once per process, not per client."""
     import httpx
 
-    from cerebras_magic import client as client_module
+    from cerebras_magic import backends
     made = []
     real = httpx.create_ssl_context
-    monkeypatch.setattr(client_module, "_TLS", None)
+    monkeypatch.setattr(backends, "_TLS", None)
     monkeypatch.setattr(httpx, "create_ssl_context", lambda *a, **k: made.append(1) or real(*a, **k))
     clients = [cm.Client(api_key=KEY, base_url="https://example.invalid") for _ in range(3)]
     clients.append(cm.AsyncClient(api_key=KEY, base_url="https://example.invalid"))

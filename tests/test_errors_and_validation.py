@@ -3,7 +3,8 @@ import pytest
 
 import cerebras_magic as cm
 from cerebras_magic import errors as E
-from cerebras_magic.client import backoff_delay, normalize_base_url
+from cerebras_magic.backends import normalize_base_url
+from cerebras_magic.client import backoff_delay
 
 KEY = "csk-secretsecretsecret123"
 
