@@ -144,11 +144,24 @@ class Playground(anywidget.AnyWidget):
 
     def _on_msg(self, widget, content, buffers) -> None:
         kind = content.get("type") if isinstance(content, dict) else None
-        actions = {"run": self.run, "stop": self.cancel, "new_conversation": self.new_conversation,
+        actions = {"run": lambda: self._run_with(content.get("params")), "stop": self.cancel,
+                   "new_conversation": self.new_conversation,
                    "refresh_models": lambda: threading.Thread(target=self.refresh_models, daemon=True).start(),
                    "restore": lambda: self.restore(str(content.get("id")))}
         if kind in actions:
             actions[kind]()
+
+    def _run_with(self, params) -> None:
+        """Run with the settings the panel shows. ipywidgets holds back a state update while an earlier one
+        is unacknowledged, but sends custom messages at once, so the front end puts its settings in the run
+        message itself; `set_state` applies them as if synced (no echo back to the panel)."""
+        if isinstance(params, dict):
+            try:
+                self.set_state({k: v for k, v in params.items() if k in PARAMS})
+            except T.TraitError as exc:
+                self.error = f"the panel sent a setting the kernel refused: {exc}".splitlines()[0]
+                return
+        self.run()
 
     # -- the worker -----------------------------------------------------------------------------
     def _work(self, gen: int, cancel: session.Cancel, snap: dict) -> None:

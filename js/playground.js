@@ -6,6 +6,9 @@
 // and escapes, goes through innerHTML, into its own container.
 
 const INVALID = Symbol("invalid");
+// the settings a run uses (widget.PARAMS in Python)
+const PARAMS = ["prompt", "system", "model", "temperature", "top_p", "max_tokens", "min_tokens", "seed", "stop",
+  "logprobs", "top_k", "endpoint", "response_format", "schema_name", "chat_mode"];
 let nextUid = 0;
 
 const same = (a, b) => a === b || JSON.stringify(a) === JSON.stringify(b);
@@ -299,8 +302,9 @@ function render({ model, el }) {
   listen(stop, "input", layout);
 
   // ---------- actions ----------
+  // the run message carries the settings: ipywidgets may still hold back their last state update
   const run = () => {
-    if (!model.get("running")) send("run");
+    if (!model.get("running")) send("run", { params: Object.fromEntries(PARAMS.map((k) => [k, model.get(k)])) });
   };
   const stopRun = () => {
     if (model.get("running")) send("stop");

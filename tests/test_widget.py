@@ -1,4 +1,6 @@
 """The playground driven from Python: set traits, run, stop, restore; state and history checked."""
+import pathlib
+import re
 import time
 
 import pytest
@@ -122,6 +124,32 @@ def test_messages_from_the_front_end_and_restore(panel):
     panel._on_msg(panel, {"type": "restore", "id": first}, [])
     assert panel.prompt == "one" and panel.temperature == 0.1
     panel._on_msg(panel, {"type": "bogus"}, [])  # ignored, no crash
+
+
+def test_the_run_message_carries_the_panel_settings(panel, fake_server):
+    """ipywidgets holds back a state update while an earlier one is unacknowledged, but a custom message goes
+    at once: the run must use the settings in its message, not the kernel's possibly older copy."""
+    panel.prompt, panel.max_tokens = "old prompt", 7
+    sent_back = []
+    panel.comm.send = lambda *a, **kw: sent_back.append(kw.get("data") or (a[0] if a else None))
+    panel._on_msg(panel, {"type": "run", "params": {"prompt": "new prompt", "max_tokens": 12, "bogus": 1}}, [])
+    panel._thread.join(5)
+    body = [r for r in fake_server.requests if r["method"] == "POST"][-1]["json"]
+    assert body["messages"][-1]["content"] == "new prompt" and body["max_completion_tokens"] == 12
+    assert panel.prompt == "new prompt" and panel.max_tokens == 12 and "--max-tokens 12" in panel.cell
+    echoed = [m for m in sent_back if m and m.get("method") == "update" and "prompt" in m.get("state", {})]
+    assert echoed == []  # applied as if synced: nothing echoed back to overwrite what is being typed
+    n = len(panel.runs)
+    panel._on_msg(panel, {"type": "run", "params": {"max_tokens": 0}}, [])  # refused by the trait (min 1)
+    assert panel.error.startswith("the panel sent a setting the kernel refused") and "\n" not in panel.error
+    assert len(panel.runs) == n and panel.max_tokens == 12
+
+
+def test_front_end_sends_every_param():
+    from cerebras_magic import widget
+    js = (pathlib.Path(widget.__file__).resolve().parents[1] / "js" / "playground.js").read_text()
+    listed = re.search(r"const PARAMS = \[([^\]]*)\]", js)[1]
+    assert tuple(re.findall(r'"(\w+)"', listed)) == widget.PARAMS
 
 
 def test_chat_mode_keeps_the_conversation(panel, fake_server):
