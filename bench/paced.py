@@ -84,7 +84,7 @@ def front_end_bytes(seconds=(1, 3, 9)) -> list:
             res = sh.run_cell(f"%%cerebras --min-tokens {n} --max-tokens {n}\nfirehose")
             wall = time.perf_counter() - t0
             assert res.success and res.result.completion_tokens == n, res.error_in_exec
-            sizes = [size for _, size in sh.display_pub.messages]
+            sizes = [size for _, size, _ in sh.display_pub.messages]
             rows.append((n, wall, len(sizes), sum(sizes[:-1]), sizes[-1]))
     return rows
 
