@@ -20,6 +20,7 @@ import traitlets as T
 from . import session
 from .render import live_text
 
+STOP_WAIT = 1.0  # seconds a new run waits for the one it replaces to end
 PARAMS = ("prompt", "system", "model", "temperature", "top_p", "max_tokens", "min_tokens", "seed", "stop",
           "logprobs", "top_k", "endpoint", "response_format", "schema_name", "chat_mode")
 
@@ -90,8 +91,14 @@ class Playground(anywidget.AnyWidget):
 
     # -- actions --------------------------------------------------------------------------------
     def run(self, wait: bool = False) -> None:
-        """Start a run with the current settings; a run still going is stopped first."""
+        """Start a run with the current settings; a run still going is stopped first.
+
+        Its thread gets up to STOP_WAIT seconds to end (a stopped stream ends in milliseconds; one still
+        waiting for its first byte ends when that comes), so its row and its entry in `runs` come first."""
+        previous = self._thread
         self.cancel()
+        if previous is not None and previous is not threading.current_thread():
+            previous.join(STOP_WAIT)
         with self._lock:
             self._generation += 1
             gen, cancel = self._generation, session.Cancel()
