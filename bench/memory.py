@@ -43,7 +43,8 @@ def measure(calls: int = 1000, tokens: int = 200, keep_rows: bool = True) -> dic
 
 def report() -> str:
     lines = ["Memory over 1,000 streamed calls (200 tokens each, one shell)"]
-    for keep, what in ((False, "history rows cleared after each call"), (True, "history rows kept")):  # leak test first: on a fresh heap
+    # the leak test first, on a fresh heap: run second, its growth could hide in memory the other freed
+    for keep, what in ((False, "history rows cleared after each call"), (True, "history rows kept")):
         m = measure(keep_rows=keep)
         lines.append(f"  {what + ':':38} RSS {m['rss_after_100']:.1f} MB after 100, {m['rss_after_half']:.1f} MB "
                      f"after {m['calls'] // 2}, {m['rss_after_all']:.1f} MB after {m['calls']}: "
