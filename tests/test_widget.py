@@ -1,5 +1,4 @@
 """The playground driven from Python: set traits, run, stop, restore; state and history checked."""
-import pathlib
 import re
 import time
 
@@ -147,7 +146,7 @@ def test_the_run_message_carries_the_panel_settings(panel, fake_server):
 
 def test_front_end_sends_every_param():
     from cerebras_magic import widget
-    js = (pathlib.Path(widget.__file__).resolve().parents[1] / "js" / "playground.js").read_text()
+    js = widget._asset("playground.js").read_text()
     listed = re.search(r"const PARAMS = \[([^\]]*)\]", js)[1]
     assert tuple(re.findall(r'"(\w+)"', listed)) == widget.PARAMS
 
