@@ -8,7 +8,7 @@ from pathlib import Path
 
 
 def _row(i: int) -> dict:
-    from cerebras_magic.result import Result
+    from cerebras_magic.core._result import Result
     r = Result(endpoint="chat", model="llama3.1-8b", prompt=f"prompt number {i} " * 4, source="bench",
                messages=[{"role": "user", "content": f"prompt number {i}"}], params={"temperature": 0.7})
     r.text = "a typical answer of a few sentences. " * 8
@@ -17,7 +17,7 @@ def _row(i: int) -> dict:
 
 
 def measure(appends: int = 2000, rows: int = 100_000) -> dict:
-    from cerebras_magic.store import History
+    from cerebras_magic.core._store import History
     with tempfile.TemporaryDirectory() as tmp:
         h = History(Path(tmp) / "h.sqlite")
         row = _row(0)

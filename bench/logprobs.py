@@ -29,7 +29,7 @@ def entries(n: int, top: int = 5) -> list:
 def measure(n: int = 10000, repeats: int = 5) -> dict:
     from playwright.sync_api import sync_playwright
 
-    from cerebras_magic.logprobs import heatmap_html
+    from cerebras_magic.display._heatmap import heatmap_html
     ents = entries(n)
     t0 = time.perf_counter()
     page_html = heatmap_html(ents, top=5)

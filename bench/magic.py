@@ -41,7 +41,7 @@ def _shell(base_url: str):
 @contextlib.contextmanager
 def _last_stream():
     """The last stream the magic opened, for its first-body-byte time (the bench's view, not the API's)."""
-    from cerebras_magic import streaming
+    from cerebras_magic.api import _streaming as streaming
     last, init = [], streaming._StreamBase.__init__
 
     def tracked(self, *args, **kw):

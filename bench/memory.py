@@ -17,14 +17,14 @@ def _rss_mb() -> float:
 
 
 def measure(calls: int = 1000, tokens: int = 200, keep_rows: bool = True) -> dict:
-    from cerebras_magic import session
+    from cerebras_magic.core import default_session
 
     from .magic import _shell
     with ServerProcess() as srv:
         sh = _shell(srv.base_url)
         sh.run_line_magic("config", "Cerebras.history_path = ''")  # memory-only history: its rows are data
         cell = f"%%cerebras --min-tokens {tokens} --max-tokens {tokens}\nmemory"
-        history = session.get_history()
+        history = default_session().history
         history.clear()
         marks, rows = {}, 0
         for i in range(1, calls + 1):

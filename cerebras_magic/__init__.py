@@ -1,24 +1,35 @@
 """cerebras_magic: Cerebras inference, native in Jupyter.
 
+The request path, one subpackage per layer:
+
+    notebook/  the front ends: the %%cerebras magic and the playground panel
+    core/      Ask (the request), Session.run (the one path), Result, History
+    api/       the HTTP client: types, SSE, streams, retries, routing
+    local/     the offline backend: llama.cpp behind an httpx transport
+    display/   the cell renderer and the logprobs heat-map (all model text escaped)
+    testing/   the fake Cerebras server
+    _wire.py   facts about the API, shared by api/, local/ and testing/
+    _errors.py the error tree
+
 Public names load lazily (PEP 562) so that `%load_ext cerebras_magic` stays cheap: httpx, pydantic and
 pandas are imported only when first used.
 """
 from __future__ import annotations
 
-import importlib
+from ._lazy import loader
 
 __version__ = "0.1.0"
 
+_ERRORS = ("ParameterError", "CerebrasError", "APIStatusError", "APIConnectionError", "APITimeoutError",
+           "StreamError", "AuthenticationError", "PermissionDeniedError", "NotFoundError", "BadRequestError",
+           "UnprocessableEntityError", "RateLimitError", "InternalServerError", "MissingAPIKeyError",
+           "ResponseFormatError", "MissingLocalModelError")
 _LAZY = {
-    "Client": "client", "AsyncClient": "client", "Stream": "streaming", "AsyncStream": "streaming",
-    "ParameterError": "errors", "CerebrasError": "errors", "APIStatusError": "errors",
-    "APIConnectionError": "errors", "APITimeoutError": "errors", "StreamError": "errors",
-    "AuthenticationError": "errors", "PermissionDeniedError": "errors", "NotFoundError": "errors",
-    "BadRequestError": "errors", "UnprocessableEntityError": "errors", "RateLimitError": "errors",
-    "InternalServerError": "errors", "MissingAPIKeyError": "errors", "ResponseFormatError": "errors", "MissingLocalModelError": "errors",
-    "chat": "session", "complete": "session", "history": "session", "configure": "session",
-    "logprobs_frame": "session",
-    "Result": "result", "Playground": "widget",
+    "Client": "api", "AsyncClient": "api", "Stream": "api", "AsyncStream": "api",
+    **{name: "_errors" for name in _ERRORS},
+    "chat": "core._functions", "complete": "core._functions", "history": "core._functions",
+    "configure": "core._functions", "replay": "core._functions", "logprobs_frame": "core._functions",
+    "Ask": "core", "Session": "core", "Result": "core", "Playground": "notebook",
 }
 
 __all__ = sorted(_LAZY) + ["__version__"]
@@ -26,18 +37,12 @@ __all__ = sorted(_LAZY) + ["__version__"]
 
 def load_ipython_extension(ip) -> None:
     """`%load_ext cerebras_magic`: registers the magics and nothing else."""
-    from .magics import load_ipython_extension as load
+    from .notebook._magic import load_ipython_extension as load
 
     load(ip)
 
 
-def __getattr__(name: str):
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'cerebras_magic' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
-    globals()[name] = value
-    return value
+__getattr__ = loader(__name__, _LAZY)
 
 
 def __dir__():

@@ -6,9 +6,6 @@
 // and escapes, goes through innerHTML, into its own container.
 
 const INVALID = Symbol("invalid");
-// the settings a run uses (widget.PARAMS in Python)
-const PARAMS = ["prompt", "system", "model", "temperature", "top_p", "max_tokens", "min_tokens", "seed", "stop",
-  "logprobs", "top_k", "endpoint", "response_format", "schema_name", "chat_mode"];
 let nextUid = 0;
 
 const same = (a, b) => a === b || JSON.stringify(a) === JSON.stringify(b);
@@ -46,14 +43,18 @@ function floatIn(lo, hi) {
   };
 }
 
-// Stop strings, one per line; as in `%%cerebras --stop`, \n \t \r and \\ spell a newline, tab, CR, backslash.
-const UNESCAPE = { "\\n": "\n", "\\t": "\t", "\\r": "\r", "\\\\": "\\" };
-const ESCAPE = { "\n": "\\n", "\t": "\\t", "\r": "\\r", "\\": "\\\\" };
-function parseStops(s) {
-  return s.split("\n").filter((line) => line !== "").slice(0, 4).map((line) => line.replace(/\\[ntr\\]/g, (m) => UNESCAPE[m]));
-}
-function formatStops(list) {
-  return (list || []).map((x) => String(x).replace(/[\n\t\r\\]/g, (m) => ESCAPE[m])).join("\n");
+// Stop strings, one per line, spelled as `%%cerebras --stop` spells them: the escape table (a newline, tab,
+// CR or backslash as a two-character escape) comes from Python in the `spec` trait.
+function stopCodec(escapes, maxItems) {
+  const unescape = new Map(Object.entries(escapes));
+  const escape = new Map([...unescape].map(([k, v]) => [v, k]));
+  const anyEscape = new RegExp([...unescape.keys()].map((k) => k.replace(/[\\^$.*+?()[\]{}|]/g, "\\$&")).join("|"), "g");
+  const anyChar = new RegExp(`[${[...escape.keys()].map((c) => c.replace(/[\\\]^-]/g, "\\$&")).join("")}]`, "g");
+  return {
+    parse: (s) => s.split("\n").filter((line) => line !== "").slice(0, maxItems).map((line) => line.replace(anyEscape, (m) => unescape.get(m))),
+    format: (list) => (list || []).map((x) => String(x).replace(anyChar, (m) => escape.get(m))).join("\n"),
+    hint: `one per line, up to ${maxItems}; ${[...unescape.keys()][0]} = newline`,
+  };
 }
 
 function statsLine(st, running, elapsed) {
@@ -97,6 +98,11 @@ const STATUS_TEXT = { idle: "idle", running: "● running", ok: "✓ ok", error:
 const RUN_MARK = { ok: "✓", error: "✕", interrupted: "■", running: "●" };
 
 function render({ model, el }) {
+  // the parameter list, its bounds and the stop-string escapes: Python's, from the `spec` trait
+  const spec = model.get("spec") || {};
+  const param = (name) => (spec.params || []).find((p) => p.name === name) || {};
+  const attr = (v) => (v === null || v === undefined ? undefined : String(v));
+  const stops = stopCodec(spec.escapes || {}, param("stop").max_items || Infinity);
   const uid = `cm-pg-${++nextUid}-${Math.random().toString(36).slice(2, 7)}`;
   const id = (name) => `${uid}-${name}`;
   const offModel = [];
@@ -128,16 +134,20 @@ function render({ model, el }) {
   const system = h("textarea", { class: "cm-pg-system", rows: 2, placeholder: "Optional system prompt" });
   const modelSel = h("select", { class: "cm-pg-model" });
   const refresh = h("button", { type: "button", class: "cm-pg-btn cm-pg-refresh", title: "Reload the model list from the API", text: "↻ Refresh" });
-  const temperature = h("input", { type: "range", class: "cm-pg-temperature", min: "0", max: "1.5", step: "0.01" });
+  const slider = (name, cls) => h("input", { type: "range", class: cls, min: attr(param(name).lo), max: attr(param(name).hi), step: "0.01" });
+  const resetBtn = (what) => h("button", { type: "button", class: "cm-pg-btn cm-pg-reset", text: "↺", title: `Use the default ${what} (send none)` });
+  const temperature = slider("temperature", "cm-pg-temperature");
   const tempOut = h("output", { class: "cm-pg-num", for: id("temperature") });
-  const topP = h("input", { type: "range", class: "cm-pg-top-p", min: "0", max: "1", step: "0.01" });
+  const tempReset = resetBtn("temperature");
+  const topP = slider("top_p", "cm-pg-top-p");
   const topPOut = h("output", { class: "cm-pg-num", for: id("top-p") });
-  const maxTokens = h("input", { type: "number", class: "cm-pg-max-tokens", min: "1", step: "1", inputmode: "numeric" });
-  const minTokens = h("input", { type: "number", class: "cm-pg-min-tokens", min: "-1", step: "1", inputmode: "numeric", placeholder: "0 = unset" });
+  const topPReset = resetBtn("top-p");
+  const maxTokens = h("input", { type: "number", class: "cm-pg-max-tokens", min: attr(param("max_tokens").lo), step: "1", inputmode: "numeric", placeholder: "default" });
+  const minTokens = h("input", { type: "number", class: "cm-pg-min-tokens", min: attr(param("min_tokens").lo), step: "1", inputmode: "numeric", placeholder: "default" });
   const seed = h("input", { type: "number", class: "cm-pg-seed", step: "1", inputmode: "numeric", placeholder: "random" });
   const stop = h("textarea", { class: "cm-pg-stop", rows: 2, placeholder: "e.g. END", spellcheck: "false" });
   const logprobs = h("input", { type: "checkbox", class: "cm-pg-logprobs" });
-  const topK = h("input", { type: "number", class: "cm-pg-top-k", min: "0", max: "20", step: "1", inputmode: "numeric" });
+  const topK = h("input", { type: "number", class: "cm-pg-top-k", min: attr(param("logprobs").lo), max: attr(param("logprobs").hi), step: "1", inputmode: "numeric" });
   const endpoint = h("select", { class: "cm-pg-endpoint" },
     h("option", { value: "chat", text: "chat", title: "/v1/chat/completions" }),
     h("option", { value: "completion", text: "text completion", title: "/v1/completions" }));
@@ -170,13 +180,13 @@ function render({ model, el }) {
   const copyNote = h("span", { class: "cm-pg-hint cm-pg-copy-note", "aria-live": "polite" });
   const cellBox = h("textarea", { class: "cm-pg-cell", readonly: true, rows: 4, spellcheck: "false", id: id("cell") });
 
-  const stopField = field("Stop strings", stop, { hint: "one per line, up to 4; \\n = newline" });
+  const stopField = field("Stop strings", stop, { hint: stops.hint });
   const systemField = field("System prompt", system, { cls: "cm-pg-system-field" });
   const schemaField = field("Schema", schemaName, { hint: "a pydantic model class in the notebook" });
   const tempField = field("Temperature", temperature, { cls: "cm-pg-range" });
-  tempField.append(tempOut);
+  tempField.append(tempOut, tempReset);
   const topPField = field("Top-p", topP, { cls: "cm-pg-range" });
-  topPField.append(topPOut);
+  topPField.append(topPOut, topPReset);
   const modelField = field("Model", modelSel, { cls: "cm-pg-model-field" });
   modelField.append(refresh);
   const check = (input, name, label) =>
@@ -247,10 +257,19 @@ function render({ model, el }) {
     bind(name, input, { read: () => parse(input.value), write: (v) => (input.value = v === null || v === undefined ? "" : String(v)) });
   const checkbox = (name, input) => bind(name, input, { read: () => input.checked, write: (v) => (input.checked = !!v), event: "change" });
   const select = (name, input) => bind(name, input, { read: () => input.value, write: (v) => (input.value = v), event: "change" });
-  const range = (name, input, out) => {
-    const show = () => (out.textContent = Number(input.value).toFixed(2));
-    bind(name, input, { read: () => floatIn(Number(input.min), Number(input.max))(input.value), write: (v) => (input.value = String(v ?? 0)) });
-    listen(input, "input", show);
+  // a slider whose trait may be null ("the default": nothing is sent); ↺ goes back to it
+  const range = (name, input, out, reset) => {
+    const unset = () => model.get(name) === null || model.get(name) === undefined;
+    const show = () => {
+      out.textContent = unset() ? "default" : Number(model.get(name)).toFixed(2);
+      out.title = unset() ? "the server's default: no value is sent" : "";
+      input.classList.toggle("cm-pg-default", unset());
+      reset.disabled = unset();
+    };
+    const middle = () => String((Number(input.min) + Number(input.max)) / 2);
+    bind(name, input, { read: () => floatIn(Number(input.min), Number(input.max))(input.value), write: (v) => (input.value = v === null || v === undefined ? middle() : String(v)) });
+    listen(input, "input", () => (out.textContent = Number(input.value).toFixed(2)));
+    listen(reset, "click", () => save(name, null));
     on(`change:${name}`, show);
     show();
   };
@@ -258,13 +277,13 @@ function render({ model, el }) {
   text("prompt", prompt);
   text("system", system);
   text("schema_name", schemaName);
-  range("temperature", temperature, tempOut);
-  range("top_p", topP, topPOut);
-  number("max_tokens", maxTokens, intIn(1, Number.MAX_SAFE_INTEGER));
-  number("min_tokens", minTokens, intIn(-1, Number.MAX_SAFE_INTEGER, { empty: 0 }));
+  range("temperature", temperature, tempOut, tempReset);
+  range("top_p", topP, topPOut, topPReset);
+  number("max_tokens", maxTokens, intIn(param("max_tokens").lo ?? Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER, { empty: null }));
+  number("min_tokens", minTokens, intIn(param("min_tokens").lo ?? Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER, { empty: null }));
   number("seed", seed, intIn(Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER, { empty: null }));
-  number("top_k", topK, intIn(0, 20));
-  bind("stop", stop, { read: () => parseStops(stop.value), write: (v) => (stop.value = formatStops(v)) });
+  number("top_k", topK, intIn(param("logprobs").lo ?? 0, param("logprobs").hi ?? Number.MAX_SAFE_INTEGER));
+  bind("stop", stop, { read: () => stops.parse(stop.value), write: (v) => (stop.value = stops.format(v)) });
   checkbox("logprobs", logprobs);
   checkbox("chat_mode", chatMode);
   select("endpoint", endpoint);
@@ -293,9 +312,10 @@ function render({ model, el }) {
     topK.disabled = !model.get("logprobs");
     topKField.classList.toggle("cm-pg-off", topK.disabled);
     newConv.disabled = !model.get("chat_mode");
-    const stops = stop.value.split("\n").filter((l) => l !== "").length;
-    stopField.querySelector(".cm-pg-hint").textContent = stops > 4 ? "only the first 4 are used" : "one per line, up to 4; \\n = newline";
-    stopField.classList.toggle("cm-pg-warn", stops > 4);
+    const given = stop.value.split("\n").filter((l) => l !== "").length;
+    const most = param("stop").max_items || Infinity;
+    stopField.querySelector(".cm-pg-hint").textContent = given > most ? `only the first ${most} are used` : stops.hint;
+    stopField.classList.toggle("cm-pg-warn", given > most);
     renderConversation();
   };
   for (const t of ["endpoint", "response_format", "logprobs", "chat_mode", "stop"]) on(`change:${t}`, layout);
@@ -304,7 +324,7 @@ function render({ model, el }) {
   // ---------- actions ----------
   // the run message carries the settings: ipywidgets may still hold back their last state update
   const run = () => {
-    if (!model.get("running")) send("run", { params: Object.fromEntries(PARAMS.map((k) => [k, model.get(k)])) });
+    if (!model.get("running")) send("run", { params: Object.fromEntries((spec.fields || []).map((k) => [k, model.get(k)])) });
   };
   const stopRun = () => {
     if (model.get("running")) send("stop");

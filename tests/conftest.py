@@ -1,13 +1,38 @@
 """Shared fixtures: a real IPython shell with the extension loaded, pointed at the fake server."""
 import contextlib
+import os
+import pathlib
+import tempfile
 
 import pytest
 from IPython.core.displaypub import DisplayPublisher
 from IPython.core.interactiveshell import InteractiveShell
 
-from cerebras_magic import session
+from cerebras_magic.core import Session, set_default_session
 
 KEY = "test-key"
+HOME_STORE = pathlib.Path.home() / ".cerebras_magic"
+
+
+def pytest_configure(config):
+    """Every history the run opens by default, nbval's notebook kernels included (they inherit the
+    environment), goes to a temporary file: the test run never writes to ~/.cerebras_magic."""
+    os.environ["CEREBRAS_MAGIC_HISTORY"] = os.path.join(tempfile.mkdtemp(prefix="cm-test-"), "history.sqlite")
+
+
+def _home_store_state() -> dict:
+    if not HOME_STORE.exists():
+        return {}
+    return {str(p): (p.stat().st_size, p.stat().st_mtime_ns) for p in HOME_STORE.rglob("*")}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def home_store_untouched():
+    """Fails the run (an error at its last teardown) if ~/.cerebras_magic changed while it ran."""
+    before = _home_store_state()
+    yield
+    after = _home_store_state()
+    assert after == before, f"the test run changed {HOME_STORE}: {sorted(set(after.items()) ^ set(before.items()))}"
 
 
 class CapturingPublisher(DisplayPublisher):
@@ -30,12 +55,21 @@ class CapturingPublisher(DisplayPublisher):
 
 
 @pytest.fixture
-def shell(fake_server, tmp_path, monkeypatch):
-    from cerebras_magic.magics import Cerebras, load_ipython_extension
-
+def session(fake_server, tmp_path, monkeypatch):
+    """A fresh default Session talking to the fake server, with its history in a temporary file."""
     monkeypatch.setenv("CEREBRAS_API_KEY", KEY)
     monkeypatch.delenv("CEREBRAS_BASE_URL", raising=False)
-    session.reset()
+    s = Session(history_path=str(tmp_path / "history.sqlite"), base_url=fake_server.base_url)
+    previous = set_default_session(s)
+    yield s
+    set_default_session(previous)
+    s.close()
+
+
+@pytest.fixture
+def shell(session, fake_server, tmp_path):
+    from cerebras_magic.notebook._magic import Cerebras, load_ipython_extension
+
     sh = InteractiveShell.instance()
     old_pub = sh.display_pub
     sh.display_pub = CapturingPublisher(shell=sh)
@@ -46,7 +80,6 @@ def shell(fake_server, tmp_path, monkeypatch):
     sh.user_ns.pop("_", None)
     yield sh
     sh.display_pub = old_pub
-    session.reset()
 
 
 def run(sh, cell: str):

@@ -5,7 +5,7 @@ import logging
 import pytest
 
 import cerebras_magic as cm
-from cerebras_magic import errors as E
+from cerebras_magic import _errors as E
 from tests.conftest import free_port
 
 KEY = "test-key"
@@ -254,7 +254,7 @@ def test_clients_share_one_tls_context(monkeypatch):
     """Building httpx's default TLS context loads the CA bundle (~20 ms): once per process, not per client."""
     import httpx
 
-    from cerebras_magic import backends
+    from cerebras_magic.api import _routing as backends
     made = []
     real = httpx.create_ssl_context
     monkeypatch.setattr(backends, "_TLS", None)

@@ -5,9 +5,9 @@ import pytest
 from pydantic import BaseModel, ValidationError
 
 import cerebras_magic as cm
-from cerebras_magic.envelope import Envelope
-from cerebras_magic.streaming import _StreamBase
-from cerebras_magic.types import ChatCompletionChunk, CompletionChunk
+from cerebras_magic.api._envelope import Envelope
+from cerebras_magic.api._streaming import _StreamBase
+from cerebras_magic.api._types import ChatCompletionChunk, CompletionChunk
 
 KEY = "test-key"
 CHAT = (b'{"id":"chatcmpl-1","choices":[{"delta":{"content":"WORD"},"index":0}],"created":1795335140,'

@@ -2,9 +2,9 @@
 import pytest
 
 import cerebras_magic as cm
-from cerebras_magic import errors as E
-from cerebras_magic.backends import normalize_base_url
-from cerebras_magic.client import backoff_delay
+from cerebras_magic import _errors as E
+from cerebras_magic.api._routing import normalize_base_url
+from cerebras_magic.api._client import backoff_delay
 
 KEY = "csk-secretsecretsecret123"
 

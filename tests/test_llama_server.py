@@ -15,7 +15,7 @@ from tests.conftest import free_port, server_process
 # unchanged, it only loads the model without extra buffer types (as cerebras_magic.local does).
 BOOT = """
 import runpy
-from cerebras_magic.llama_engine import no_extra_buffers
+from cerebras_magic.local._engine import no_extra_buffers
 with no_extra_buffers():  # the whole server runs inside: it loads its model at start-up
     runpy.run_module("llama_cpp.server", run_name="__main__", alter_sys=True)
 """

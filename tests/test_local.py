@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict
 
 import cerebras_magic as cm
 from cerebras_magic import local
-from cerebras_magic.session import schema_format
+from cerebras_magic.core._ask import response_format as schema_format
 
 if not local.available():
     if os.environ.get("CI"):
@@ -253,7 +253,11 @@ def test_errors(client, transport):
     bad = raw.post("http://local/v1/chat/completions", json={"model": "x"})
     assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["body", "messages"]
     hot = raw.post("http://local/v1/completions", json={"model": "x", "prompt": "a", "temperature": "hot"})
-    assert hot.status_code == 422 and hot.json()["detail"][0]["loc"] == ["body", "temperature"]
+    assert hot.status_code == 400 and "'temperature' must be a number between 0 and 1.5" in hot.json()["message"]
+    # the same limit and body as the fake server: both take them from _wire.py
+    too_hot = raw.post("http://local/v1/chat/completions", json={"model": "x", "messages": [{"role": "user", "content": "a"}],
+                                                              "temperature": 1.6})
+    assert too_hot.status_code == 400 and too_hot.json()["code"] == "wrong_api_format"
     assert raw.get("http://local/v1/nothing").status_code == 404
     assert raw.get("http://local/v1/chat/completions").status_code == 405
     assert raw.get("http://local/v1/models/other").json()["code"] == "model_not_found"

@@ -7,8 +7,8 @@ import re
 import pytest
 
 import cerebras_magic as cm
-from cerebras_magic import logprobs as L
-from cerebras_magic import session
+from cerebras_magic.display import _heatmap as H
+from cerebras_magic.display import _tokens as L
 
 
 def e(token, lp, top=None, b=None):
@@ -44,33 +44,28 @@ def test_summary_numbers_by_hand():
 
 def test_tooltip_marks_chosen_other_and_flags_missing():
     p = L.pieces([e(" the\n", math.log(0.6), [(" the\n", math.log(0.6)), ("\ta", math.log(0.3))])])[0]
-    tip = L.tooltip(p, 5)
+    tip = H.tooltip(p, 5)
     assert "␣the↵" in tip and "✓ ␣the↵" in tip and "· ⇥a" in tip and "other  10.0%" in tip
     q = L.pieces([e("zz", math.log(0.01), [("a", math.log(0.7)), ("b", math.log(0.2))])])[0]
-    assert q.rank is None and "not in the top 2" in L.tooltip(q, 5)
+    assert q.rank is None and "not in the top 2" in H.tooltip(q, 5)
 
 
-def test_frame_from_result_and_from_a_history_row(fake_server, tmp_path):
-    session.reset()
-    session.configure(api_key="test-key", base_url=fake_server.base_url, history_path=str(tmp_path / "h.sqlite"))
-    try:
-        r = cm.chat("numbers please", logprobs=3, min_completion_tokens=25, max_completion_tokens=30)
-        df = r.logprobs
-        assert list(df.columns[:7]) == ["position", "token", "text", "text_offset", "logprob", "prob", "rank"]
-        assert len(df) == r.completion_tokens and (df["prob"] <= 1).all() and df["top"].map(len).eq(3).all()
-        assert "".join(df["text"]) == r.text  # whole characters, even where a token held half of one
-        row = cm.history().iloc[-1]
-        again = cm.logprobs_frame(row)
-        assert again["token"].tolist() == df["token"].tolist()
-        assert again["logprob"].round(4).tolist() == df["logprob"].round(4).tolist()
-        streamed = cm.chat("numbers please", logprobs=3, min_completion_tokens=25, max_completion_tokens=30, stream=False)
-        assert streamed.logprobs["token"].tolist() == df["token"].tolist()
-        c = cm.complete("Once upon a time", logprobs=2, echo=True, max_tokens=6)
-        cdf = c.logprobs
-        assert pd_isna(cdf["logprob"].iloc[0]) and cdf["text_offset"].iloc[0] == 0
-        assert "".join(cdf["text"]) == c.text
-    finally:
-        session.reset()
+def test_frame_from_result_and_from_a_history_row(session):
+    r = cm.chat("numbers please", logprobs=3, min_completion_tokens=25, max_completion_tokens=30)
+    df = r.logprobs
+    assert list(df.columns[:7]) == ["position", "token", "text", "text_offset", "logprob", "prob", "rank"]
+    assert len(df) == r.completion_tokens and (df["prob"] <= 1).all() and df["top"].map(len).eq(3).all()
+    assert "".join(df["text"]) == r.text  # whole characters, even where a token held half of one
+    row = cm.history().iloc[-1]
+    again = cm.logprobs_frame(row)
+    assert again["token"].tolist() == df["token"].tolist()
+    assert again["logprob"].round(4).tolist() == df["logprob"].round(4).tolist()
+    streamed = cm.chat("numbers please", logprobs=3, min_completion_tokens=25, max_completion_tokens=30, stream=False)
+    assert streamed.logprobs["token"].tolist() == df["token"].tolist()
+    c = cm.complete("Once upon a time", logprobs=2, echo=True, max_tokens=6)
+    cdf = c.logprobs
+    assert pd_isna(cdf["logprob"].iloc[0]) and cdf["text_offset"].iloc[0] == 0
+    assert "".join(cdf["text"]) == c.text
 
 
 def pd_isna(x):
@@ -92,7 +87,7 @@ def evil_entries():
 
 
 def test_injection_corpus_is_escaped_in_python():
-    page = L.heatmap_html(evil_entries())
+    page = H.heatmap_html(evil_entries())
     assert "<script>" not in page.replace("<style>", "") and "onerror=" not in page.split("title=")[0]
     for bad in ("<img", "<svg onload", "<b ", "</i><script"):
         assert bad not in page
@@ -104,7 +99,7 @@ def test_injection_corpus_is_escaped_in_python():
 
 def test_injection_corpus_is_inert_in_chromium(browser, tmp_path):
     path = tmp_path / "evil.html"
-    path.write_text("<!doctype html><meta charset=utf-8><body>" + L.heatmap_html(evil_entries()) + "</body>")
+    path.write_text("<!doctype html><meta charset=utf-8><body>" + H.heatmap_html(evil_entries()) + "</body>")
     page = browser.new_page()
     page.goto(path.as_uri())
     for el in page.locator(".cm-t").all():
@@ -127,7 +122,7 @@ def test_size_budget_and_10k_tokens_render_in_chromium(browser, tmp_path, fake_s
             entries.append({"token": t.token, "logprob": t.logprob, "bytes": t.bytes,
                             "top": [(a.token, a.logprob) for a in t.top_logprobs]})
     assert len(entries) == 10000
-    page_html = L.heatmap_html(entries, top=5)
+    page_html = H.heatmap_html(entries, top=5)
     per_token = len(page_html.encode()) / len(entries)
     assert per_token <= 300, per_token
     path = tmp_path / "big.html"
@@ -142,10 +137,10 @@ def test_size_budget_and_10k_tokens_render_in_chromium(browser, tmp_path, fake_s
 
 def test_relative_scale_and_bad_scale():
     entries = [e("a", math.log(0.9)), e("b", math.log(0.8))]
-    rel = L.heatmap_html(entries, scale="relative")
-    assert L.tint(0.0) in rel and L.tint(1.0) in rel  # 0.8 maps to the bottom, 0.9 to the top
+    rel = H.heatmap_html(entries, scale="relative")
+    assert H.tint(0.0) in rel and H.tint(1.0) in rel  # 0.8 maps to the bottom, 0.9 to the top
     with pytest.raises(ValueError, match="allowed: absolute"):
-        L.heatmap_html(entries, scale="log")
+        H.heatmap_html(entries, scale="log")
 
 
 def test_magic_shows_heatmap_below_answer(shell, fake_server):

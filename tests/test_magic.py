@@ -104,8 +104,9 @@ def test_unknown_name_is_one_usage_error_line(shell, fake_server, capsys):
 
 
 @pytest.mark.parametrize("cell,needle", [
-    ("%%cerebras -t 2\nhi", "temperature=2.0"),
-    ("%%cerebras --top-p 7\nhi", "top_p=7.0"),
+    ("%%cerebras -t 2\nhi", "-t/--temperature must be a number from 0 to 1.5 (got 2)"),
+    ("%%cerebras --top-p 7\nhi", "--top-p must be a number from 0 to 1 (got 7)"),
+    ("%%cerebras --max-tokens 0\nhi", "--max-tokens must be an integer ≥ 1 (got 0)"),
     ("%%cerebras --bogus\nhi", "unrecognized arguments: --bogus"),
     ("%%cerebras -t hot\nhi", "invalid float value: 'hot'"),
     ("%%cerebras --echo\nhi", "--echo works only with --completion"),
@@ -202,7 +203,7 @@ def test_live_view_counts_its_fixed_messages_against_the_time_budget(shell, monk
     empty, final) never exceeds 1 + 2 x rate messages per second of stream."""
     from types import SimpleNamespace
 
-    from cerebras_magic import render
+    from cerebras_magic.display import _cell as render
     clock = [1000.0]
     monkeypatch.setattr(render, "time", SimpleNamespace(monotonic=lambda: clock[0]))
     pub, rate = shell.display_pub, 15
@@ -228,7 +229,7 @@ def test_live_view_sends_a_bounded_tail_of_a_long_answer(shell, monkeypatch):
     stream sends grow with time, not with time x length; the final render still holds every character."""
     from types import SimpleNamespace
 
-    from cerebras_magic import render
+    from cerebras_magic.display import _cell as render
     clock = [1000.0]
     monkeypatch.setattr(render, "time", SimpleNamespace(monotonic=lambda: clock[0]))
     pub = shell.display_pub

@@ -1,8 +1,8 @@
 """Folding chunks into a Result: text and reasoning grow by pieces and are joined only when read."""
 import json
 
-from cerebras_magic.result import Result
-from cerebras_magic.types import ChatCompletionChunk
+from cerebras_magic.core._result import Result
+from cerebras_magic.api._types import ChatCompletionChunk
 
 
 def chunk(**delta) -> ChatCompletionChunk:

@@ -4,7 +4,7 @@ import random
 
 import pytest
 
-from cerebras_magic.sse import SSEDecoder
+from cerebras_magic.api._sse import SSEDecoder
 
 EVENTS = [{"i": i, "text": t} for i, t in enumerate(["Olá", " 🚀 launch", "日本語", "\n", "a:b", ""])]
 

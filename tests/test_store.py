@@ -12,8 +12,8 @@ import warnings
 
 import pytest
 
-from cerebras_magic.store import COLUMNS, History, HistoryWarning, default_path
-from cerebras_magic.result import Result
+from cerebras_magic.core._store import COLUMNS, History, HistoryWarning, default_path
+from cerebras_magic.core._result import Result
 
 KNOWN = list(COLUMNS)  # to_row() keys, then session_id
 
@@ -181,7 +181,7 @@ def test_rows_survive_sigkill_of_a_real_kernel(tmp_path):
     path = tmp_path / "h.sqlite"
     km, kc = start_new_kernel(kernel_name="python3", startup_timeout=60)
     try:
-        code = (f"import os\nfrom cerebras_magic.store import History\nh = History({str(path)!r})\n"
+        code = (f"import os\nfrom cerebras_magic.core._store import History\nh = History({str(path)!r})\n"
                 f"for i in range(3):\n    h.append({{'id': f'k{{i}}', 'prompt': 'p', 'status': 'ok'}})\n")
         reply = kc.execute_interactive(code, user_expressions={"pid": "os.getpid()", "n": "len(h)"},
                                        timeout=60, output_hook=lambda msg: None)
@@ -231,7 +231,7 @@ def test_rows_kept_while_the_store_is_down_are_written_when_it_returns(tmp_path)
 
 
 def test_import_does_not_import_pandas():
-    code = "import sys, cerebras_magic.store; print('pandas' in sys.modules, 'numpy' in sys.modules)"
+    code = "import sys, cerebras_magic.core._store; print('pandas' in sys.modules, 'numpy' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["False", "False"]
 

@@ -5,32 +5,31 @@ import time
 import pytest
 
 import cerebras_magic as cm
-from cerebras_magic import session
-from cerebras_magic.store import History
+from cerebras_magic.core import Session
 from tests.conftest import run as run_cell
 
 
-def _panel(base_url: str, path):
-    hist = History(path)
-    p = cm.Playground(client=cm.Client(api_key="test-key", base_url=base_url), history=hist, load_models=False)
-    p.hist = hist
+def _panel(session):
+    p = cm.Playground(session=session, load_models=False)
+    p.hist = session.history
     return p
 
 
 @pytest.fixture
-def panel(fake_server, tmp_path):
-    session.reset()
-    p = _panel(fake_server.base_url, tmp_path / "h.sqlite")
+def panel(session):
+    """A panel on the default session (the one the magic uses too)."""
+    p = _panel(session)
     yield p
     p.cancel()
-    session.reset()
 
 
 @pytest.fixture
 def slow_panel(fake_server_paced, tmp_path):
-    p = _panel(fake_server_paced.base_url, tmp_path / "slow.sqlite")
+    s = Session(history_path=str(tmp_path / "slow.sqlite"), api_key="test-key", base_url=fake_server_paced.base_url)
+    p = _panel(s)
     yield p
     p.cancel()
+    s.close()
 
 
 def wait_for(pred, timeout=10.0):
@@ -50,7 +49,7 @@ def test_models_run_stats_history(panel, fake_server):
     assert panel.status == "ok" and panel.output and not panel.running and panel.error == ""
     assert {"ttft_ms", "tokens", "tokens_per_second", "server_total_time", "remaining_tokens"} <= set(panel.stats)
     expected = cm.Client(api_key="test-key", base_url=fake_server.base_url).chat(
-        "Hello panel", max_completion_tokens=30, seed=3, temperature=0.7, top_p=1.0).text
+        "Hello panel", max_completion_tokens=30, seed=3).text
     assert panel.output == expected
     rows = panel.hist.rows()
     assert len(rows) == 1 and rows[0]["source"] == "widget" and rows[0]["status"] == "ok"
@@ -83,13 +82,13 @@ def test_rapid_run_stop_run_never_interleaves(slow_panel, fake_server_paced):
     p.prompt, p.min_tokens, p.max_tokens = "first answer", 2000, 2000
     p.run()
     assert wait_for(lambda: p.output)
-    p.prompt, p.min_tokens, p.max_tokens = "second answer", 0, 20
+    p.prompt, p.min_tokens, p.max_tokens = "second answer", None, 20
     p.run()
     p.cancel()
     p.prompt = "third answer"
     p.run(wait=True)
     expected = cm.Client(api_key="test-key", base_url=fake_server_paced.base_url).chat(
-        "third answer", max_completion_tokens=20, temperature=0.7, top_p=1.0).text
+        "third answer", max_completion_tokens=20).text
     assert p.status == "ok" and p.output == expected
     statuses = {r["prompt"]: r["status"] for r in p.runs}
     assert statuses["first answer"] == "interrupted" and statuses["third answer"] == "ok"
@@ -144,11 +143,16 @@ def test_the_run_message_carries_the_panel_settings(panel, fake_server):
     assert len(panel.runs) == n and panel.max_tokens == 12
 
 
-def test_front_end_sends_every_param():
-    from cerebras_magic import widget
+def test_the_front_end_gets_the_one_parameter_list_from_python(panel):
+    """The fields a run message carries, their bounds and the stop-string escapes come from core/_params.py
+    through the `spec` trait; the JavaScript spells none of them itself."""
+    from cerebras_magic.core._params import ESCAPES, PARAMS
+    from cerebras_magic.notebook import _playground as widget
+    assert panel.spec["fields"] == list(widget.FIELDS) and panel.spec["escapes"] == ESCAPES
+    assert [p["name"] for p in panel.spec["params"]] == [p.name for p in PARAMS if p.panel]
     js = widget._asset("playground.js").read_text()
-    listed = re.search(r"const PARAMS = \[([^\]]*)\]", js)[1]
-    assert tuple(re.findall(r'"(\w+)"', listed)) == widget.PARAMS
+    assert "const PARAMS" not in js and "1.5" not in js and '"\\\\n"' not in js  # no list, bound or escape of its own
+    assert 'model.get("spec")' in js
 
 
 def test_chat_mode_keeps_the_conversation(panel, fake_server):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from .api import MODEL_NOT_FOUND, NOT_AUTHENTICATED, REQUESTS_EXCEEDED, WRONG_KEY, bad_request, unprocessable
+from .._wire import MODEL_NOT_FOUND, NOT_AUTHENTICATED, REQUESTS_EXCEEDED, WRONG_KEY, bad_request, unprocessable
 
 FAULTS = {
     "status:<code>": "answer with that HTTP status and the real error body (400 401 402 403 404 408 409 422 "

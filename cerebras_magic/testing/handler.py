@@ -9,11 +9,12 @@ import traceback
 import uuid
 from http.server import BaseHTTPRequestHandler
 
+from .. import _wire as wire
 from . import api
 from .faults import Fault, error_response, shape_stream, trickle_pieces
 from .respond import events, plan_chat, plan_completion, render
 
-COMPLETION_PATHS = {"/v1/chat/completions": "chat", "/v1/completions": "completions"}
+COMPLETION_PATHS = wire.KIND_OF_PATH
 BATCH_BYTES = 64 * 1024
 _INVALID = object()
 
@@ -122,7 +123,7 @@ class Handler(BaseHTTPRequestHandler):
         try:
             fault = fake._take_fault(path, headers.get("x-fake-fault"))
         except ValueError as exc:
-            return self._json(400, api.bad_request(f"x-fake-fault: {exc}")[1])
+            return self._json(400, wire.bad_request(f"x-fake-fault: {exc}")[1])
         if fault.slow:
             time.sleep(fault.slow)
         if fault.status is not None:
@@ -137,25 +138,25 @@ class Handler(BaseHTTPRequestHandler):
         if path.startswith("/public/v1/models") and get:
             return self._models(path[len("/public"):], api.public_model)
         if not (path.startswith("/v1/") and (path in COMPLETION_PATHS or path.startswith("/v1/models"))):
-            return self._json(404, api.NOT_FOUND_ROUTE)
+            return self._json(404, wire.NOT_FOUND_ROUTE)
         auth = self._auth_error(headers.get("authorization"))
         if auth:
             return self._json(*auth)
         if path.startswith("/v1/models"):
-            return self._models(path, api.model_object) if get else self._json(405, {"detail": "Method Not Allowed"})
+            return self._models(path, api.model_object) if get else self._json(405, wire.METHOD_NOT_ALLOWED)
         if self.command != "POST":
-            return self._json(405, {"detail": "Method Not Allowed"})
+            return self._json(405, wire.METHOD_NOT_ALLOWED)
         self._complete(COMPLETION_PATHS[path], body, fault, headers)
 
     def _auth_error(self, header: str | None):
         if not header:
-            return 403, api.NOT_AUTHENTICATED
+            return 403, wire.NOT_AUTHENTICATED
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             return 403, {"detail": "Invalid authentication credentials"}
         expected = self.server.fake.api_key
         if expected is not None and token.strip() != expected:
-            return 401, api.WRONG_KEY
+            return 401, wire.WRONG_KEY
         return None
 
     def _models(self, path: str, shape):
@@ -165,20 +166,20 @@ class Handler(BaseHTTPRequestHandler):
         model = path[len("/v1/models/"):]
         if model in models:
             return self._json(200, shape(model))
-        return self._json(404, api.MODEL_NOT_FOUND)
+        return self._json(404, wire.MODEL_NOT_FOUND)
 
     def _complete(self, kind: str, body, fault: Fault, headers: dict):
         fake = self.server.fake
-        error = api.bad_request("Request body is not valid JSON.") if body is _INVALID else api.validate(kind, body)
+        error = wire.bad_request("Request body is not valid JSON.") if body is _INVALID else wire.validate(kind, body)
         if error:
             return self._json(*error)
         if body["model"] not in fake.models:
-            return self._json(404, api.MODEL_NOT_FOUND)
+            return self._json(404, wire.MODEL_NOT_FOUND)
         plan = (plan_chat if kind == "chat" else plan_completion)(body)
         refused = fake.limits.charge(plan.prompt_tokens + (plan.limit if plan.limit is not None
                                                            else plan.completion_tokens))
         if refused:
-            return self._json(429, api.REQUESTS_EXCEEDED if refused == "requests" else api.TOKENS_EXCEEDED)
+            return self._json(429, wire.REQUESTS_EXCEEDED if refused == "requests" else wire.TOKENS_EXCEEDED)
         pace = None if fake.firehose else fake.tokens_per_second
         if pace and fake.ttft:
             time.sleep(fake.ttft)

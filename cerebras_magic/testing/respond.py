@@ -11,7 +11,8 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
-from .api import is_reasoning, stop_list
+from .._wire import stop_list
+from .api import is_reasoning
 from .generate import (TOKEN_IDS, apply_stop, decode_pieces, logprobs, prose, rng_for, token_id, token_str,
                        tokenize)
 from .schema import fake_json
@@ -180,7 +181,7 @@ def plan_completion(body: dict) -> Plan:
                 c.lps = logprobs(rng_for(*base, "logprobs"), tokens, k)
                 c.echo_lps = logprobs(rng_for(*base, "prompt"), c.echo, k) if c.echo else None
             choices.append(c)
-    return Plan("completions", body["model"], prompt_tokens, choices, k, raw_tokens=bool(body.get("return_raw_tokens")),
+    return Plan("completion", body["model"], prompt_tokens, choices, k, raw_tokens=bool(body.get("return_raw_tokens")),
                 limit=limit)
 
 

@@ -49,6 +49,8 @@ class Result:
     backend: str = ""                           # base URL (or "local") that answered
     cell_id: Optional[str] = None
     display_format: str = "markdown"            # how the cell rendered it; `r` shows it the same way again
+    ask: Any = None                             # the Ask as sent (core._ask.Ask), kept whole in the history row
+    replay_of: Optional[str] = None             # the history id this call sent again
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     started_at: str = field(default_factory=lambda: _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="milliseconds"))
 
@@ -68,6 +70,7 @@ class Result:
     reasoning_logprobs: List[dict] = field(default_factory=list)
     chunks: int = 0
 
+    exception: Optional[BaseException] = field(default=None, repr=False)   # what ended it, if it failed
     t_sent: float = field(default_factory=time.perf_counter)
     t_first_token: Optional[float] = None
     t_done: Optional[float] = None
@@ -175,24 +178,26 @@ class Result:
             "ratelimit_remaining_requests": getattr(rl, "remaining_requests_day", None),
             "ratelimit_remaining_tokens": getattr(rl, "remaining_tokens_minute", None),
             "logprobs": _compact_logprobs(self.token_logprobs), "cell_id": self.cell_id,
+            "request": None if self.ask is None else json.dumps(self.ask.to_dict(), ensure_ascii=False, default=str),
+            "replay_of": self.replay_of,
         }
 
     @property
     def logprobs(self):
         """One row per generated token (pandas DataFrame): token, text, offset, logprob, prob, rank, top."""
-        from .logprobs import frame
+        from ..display._tokens import frame
         return frame(self.token_logprobs)
 
     def show_logprobs(self, scale: str = "absolute", top: int = 5, reasoning: bool = True) -> None:
         """Display the token heat-map (scale: 'absolute' 0-1, or 'relative' to this answer's range)."""
         from IPython.display import HTML, display
-        from .render import logprobs_html
+        from ..display import logprobs_html
         display(HTML(logprobs_html(self, scale=scale, top=top, reasoning=reasoning)))
 
     def _ipython_display_(self) -> None:
         if self.__dict__.pop("_shown", False):  # already streamed into the cell by the renderer
             return
-        from .render import show
+        from ..display import show
         show(self, self.display_format)
 
     def __repr__(self) -> str:

@@ -18,20 +18,16 @@ import sys
 import time
 from typing import Optional
 
+from ._escape import plain
+
 FORMATS = ("markdown", "text", "code", "json")
 LIVE_CHARS = 16_384  # a live view shows at most the answer's last 16 Ki characters
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u202a-\u202e\u2066-\u2069]")
 _md = None
 
 STYLE = ("<style>.cm-out{font-family:var(--jp-content-font-family,inherit)}"
          ".cm-foot{margin-top:.4em;font-size:85%;color:var(--jp-ui-font-color2,#666);"
          "font-family:var(--jp-code-font-family,monospace)}.cm-warn{color:var(--jp-warn-color0,#b35c00)}"
          ".cm-err{color:var(--jp-error-color1,#c62828)}.cm-out pre{white-space:pre-wrap}</style>")
-
-
-def plain(text: str) -> str:
-    """Text safe for a terminal: control characters (ANSI escapes, bidi overrides) made visible."""
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100 else f"\\u{ord(m.group()):04x}", text)
 
 
 def live_text(text: str) -> str:
@@ -128,14 +124,14 @@ def final_bundle(r, fmt: str = "markdown", error_note: bool = True) -> dict:
     out.append(f'<div class="cm-foot"><span{warn}>{html.escape(foot)}</span></div></div>')
     text = plain(r.text) + ("\n" + note if note else "") + "\n── " + foot
     if r.token_logprobs:
-        from .logprobs import summary_text
+        from ._heatmap import summary_text
         text += "\n── " + summary_text(r.token_logprobs)
     return {"text/html": "".join(out), "text/plain": text}
 
 
 def logprobs_html(r, scale: str = "absolute", top: int = 5, reasoning: bool = True) -> str:
     """The heat-map of a Result's tokens, and of its reasoning tokens apart (collapsed)."""
-    from .logprobs import heatmap_html
+    from ._heatmap import heatmap_html
     parts = []
     if r.token_logprobs:
         parts.append(heatmap_html(r.token_logprobs, scale=scale, top=top, label="answer tokens"))
@@ -154,13 +150,23 @@ class CellRenderer:
         self.handle = None
         self._last = self._opened = 0.0
         self._sent = 0
+        self._note: Optional[str] = None
         self._terminal = _is_terminal()
 
+    def note(self, text: str) -> None:
+        """A line about the call, not the answer (the local model loading): shown while it runs, then gone."""
+        self._note = text
+
     def start(self, result) -> None:
-        if self._terminal or not self.stream:
+        note = self._note
+        if self._terminal:
+            if note:
+                sys.stdout.write(plain(note) + "\n")
+            return
+        if not self.stream and not note:
             return
         from IPython.display import display
-        self.handle = display({"text/plain": ""}, raw=True, display_id=True)
+        self.handle = display({"text/plain": f"({note})" if note else ""}, raw=True, display_id=True)
         self._opened, self._sent = time.monotonic(), 1
 
     def update(self, result, new: str) -> None:
@@ -198,6 +204,30 @@ class CellRenderer:
 def _is_terminal() -> bool:
     shell = sys.modules.get("IPython") and sys.modules["IPython"].get_ipython()
     return type(shell).__name__ == "TerminalInteractiveShell"
+
+
+def dry_run_bundle(request: dict) -> dict:
+    """--dry-run: the request as readable JSON and as the equivalent curl command (the key as an environment
+    variable, never its value), with the JSON itself for front ends that show a tree."""
+    body = json.dumps(request["json"], indent=2, ensure_ascii=False)
+    headers = {k: v for k, v in request["headers"].items() if k.lower() not in ("authorization", "accept", "user-agent")}
+    curl = [f"curl -sS {_sh(request['url'])}"]
+    if "Authorization" in request["headers"]:
+        curl.append('-H "Authorization: Bearer $CEREBRAS_API_KEY"')
+    curl += [f"-H {_sh(f'{k}: {v}')}" for k, v in headers.items()] + ["-H 'Content-Type: application/json'",
+                                                                      f"-d {_sh(json.dumps(request['json'], ensure_ascii=False))}"]
+    curl_text = " \\\n  ".join(curl)
+    head = f"{request['method']} {request['url']}"
+    text = f"{head}\n{body}\n\n# the same request with curl:\n{curl_text}"
+    page = (f'{STYLE}<div class="cm-out"><div class="cm-foot">dry run: nothing was sent · {html.escape(head)}</div>'
+            f'<pre><code class="language-json">{html.escape(body)}</code></pre>'
+            f'<details><summary>as curl</summary><pre>{html.escape(curl_text)}</pre></details></div>')
+    return {"text/plain": text, "text/html": page, "application/json": request}
+
+
+def _sh(text: str) -> str:
+    import shlex
+    return shlex.quote(text)
 
 
 def show(result, fmt: str = "markdown") -> None:

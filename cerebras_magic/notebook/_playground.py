@@ -1,13 +1,16 @@
 """The playground panel: parameters, a live stream, Stop, stats, logprobs and the panel's runs.
 
-Traitlets are the single source of truth (js/playground.js only renders them and sends actions). A run
-goes through `session.run`, the path every front end shares, on a worker thread: the kernel stays free
-for other cells while it streams, and Stop closes the stream at once from the kernel's thread. Each run
-has a generation number; a run that is no longer current never writes into the panel, so rapid
-Run/Stop/Run cannot interleave two answers.
+Traitlets are the single source of truth (js/playground.js only renders them and sends actions). The
+panel's fields are the parameters of core/_params.py (the JavaScript receives that list, bounds and the
+stop-string escapes as the `spec` trait) and start from the session's defaults, as a bare cell does. A run
+is the Ask its fields describe, sent through `Session.run` on a worker thread: the kernel stays free while
+it streams, and Stop closes the stream at once. Chat mode continues a named conversation of the session,
+so the copied cell (`--chat NAME`) continues it too. Each run has a generation number; a run that is no
+longer current never writes into the panel, so rapid Run/Stop/Run cannot interleave two answers.
 """
 from __future__ import annotations
 
+import itertools
 import pathlib
 import threading
 import time
@@ -16,22 +19,32 @@ from typing import Optional
 import anywidget
 import traitlets as T
 
-from . import session
-from .panel_settings import cell_for, request_kwargs
-from .render import live_text
+from ..core import Ask, Cancel, default_session
+from ..core._params import BY_NAME, PARAMS, spec_for_js
+from ..display import live_text
 
 STOP_WAIT = 1.0  # seconds a new run waits for the one it replaces to end
-PARAMS = ("prompt", "system", "model", "temperature", "top_p", "max_tokens", "min_tokens", "seed", "stop",
-          "logprobs", "top_k", "endpoint", "response_format", "schema_name", "chat_mode")
+# the fields a run message carries: the panel's parameters (logprobs as a checkbox plus its top K), then
+# what picks the request's shape
+FIELDS = ("prompt", *(p.name for p in PARAMS if p.panel), "top_k", "endpoint", "response_format", "schema_name",
+          "chat_mode")
+_panels = itertools.count(1)
 
 
 def _asset(name: str) -> pathlib.Path:
     """js/ sits beside the package in a checkout (editable install) and inside it in a wheel."""
-    here = pathlib.Path(__file__).resolve().parent
+    here = pathlib.Path(__file__).resolve().parent.parent
     for path in (here / "js" / name, here.parent / "js" / name):
         if path.exists():
             return path
     raise FileNotFoundError(f"cerebras_magic is missing its front-end file {name}; reinstall the package")
+
+
+def _bounded(kind, name: str, **kw):
+    """A trait for a parameter, bounded as the API bounds it; None means "the session's default"."""
+    p = BY_NAME[name]
+    bounds = {k: v for k, v in (("min", p.lo), ("max", p.hi)) if v is not None}
+    return kind(None, allow_none=True, **bounds, **kw).tag(sync=True)
 
 
 class Playground(anywidget.AnyWidget):
@@ -40,22 +53,24 @@ class Playground(anywidget.AnyWidget):
     _esm = _asset("playground.js")
     _css = _asset("playground.css")
 
+    spec = T.Dict().tag(sync=True)             # the parameter list and escapes, for the JavaScript
     prompt = T.Unicode("").tag(sync=True)
     system = T.Unicode("").tag(sync=True)
     model = T.Unicode("").tag(sync=True)
     models = T.List(T.Unicode()).tag(sync=True)
-    temperature = T.Float(0.7, min=0.0, max=1.5).tag(sync=True)
-    top_p = T.Float(1.0, min=0.0, max=1.0).tag(sync=True)
-    max_tokens = T.Int(512, min=1).tag(sync=True)
-    min_tokens = T.Int(0, min=-1).tag(sync=True)
+    temperature = _bounded(T.Float, "temperature")
+    top_p = _bounded(T.Float, "top_p")
+    max_tokens = _bounded(T.Int, "max_tokens")
+    min_tokens = _bounded(T.Int, "min_tokens")
     seed = T.Int(None, allow_none=True).tag(sync=True)
-    stop = T.List(T.Unicode(), maxlen=4).tag(sync=True)
+    stop = T.List(T.Unicode(), maxlen=BY_NAME["stop"].max_items).tag(sync=True)
     logprobs = T.Bool(False).tag(sync=True)
-    top_k = T.Int(5, min=0, max=20).tag(sync=True)
+    top_k = T.Int(5, min=BY_NAME["logprobs"].lo, max=BY_NAME["logprobs"].hi).tag(sync=True)
     endpoint = T.Enum(("chat", "completion"), "chat").tag(sync=True)
     response_format = T.Enum(("text", "json", "schema"), "text").tag(sync=True)
     schema_name = T.Unicode("").tag(sync=True)
     chat_mode = T.Bool(False).tag(sync=True)
+    conversation_name = T.Unicode("").tag(sync=True)
 
     running = T.Bool(False).tag(sync=True)
     status = T.Unicode("idle").tag(sync=True)
@@ -69,25 +84,50 @@ class Playground(anywidget.AnyWidget):
     cell = T.Unicode("").tag(sync=True)
     updates = T.Int(0).tag(sync=True)
 
-    def __init__(self, *, client=None, history=None, update_rate: float = 20.0, load_models: bool = True, **kwargs):
-        super().__init__(**kwargs)
-        self._client, self._history = client, history
+    def __init__(self, *, session=None, update_rate: float = 20.0, load_models: bool = True, **kwargs):
+        self.session = session or default_session()
+        defaults = {name: value for name, value in self.session.defaults.items()
+                    if name in FIELDS and value is not None}
+        if defaults.get("stop") is not None:
+            defaults["stop"] = list(defaults["stop"])
+        n = next(_panels)
+        kwargs.setdefault("conversation_name", "playground" if n == 1 else f"playground-{n}")
+        super().__init__(**{**defaults, **kwargs})
+        self.spec = spec_for_js() | {"fields": list(FIELDS)}
         self._interval = 1.0 / max(update_rate, 0.1)
         self._lock = threading.RLock()
         self._generation = 0
-        self._cancel: Optional[session.Cancel] = None
+        self._cancel: Optional[Cancel] = None
         self._thread: Optional[threading.Thread] = None
         self._snapshots: dict = {}
-        client = self._client or session.get_client()
         if not self.model:
-            self.model = client.default_model
-        if not self.models:
+            try:
+                self.model = self.session.client().default_model
+            except Exception as exc:  # no backend yet: the panel still opens, and says why
+                self.error = str(exc)
+        if not self.models and self.model:
             self.models = [self.model]
-        self.observe(self._refresh_cell, names=list(PARAMS))
+        self.observe(self._refresh_cell, names=list(FIELDS) + ["conversation_name"])
         self._refresh_cell()
         self.on_msg(self._on_msg)
         if load_models:
             threading.Thread(target=self.refresh_models, daemon=True).start()
+
+    # -- the request ----------------------------------------------------------------------------
+    def ask(self, settings: Optional[dict] = None) -> Ask:
+        """The Ask the panel's fields describe (its copied cell describes the same one)."""
+        s = settings or self._settings()
+        params = {p.name: s.get(p.name) for p in PARAMS if p.panel}
+        params.update(model=s["model"] or None, system=s["system"] or None, stop=list(s["stop"]) or None,
+                      logprobs=s["top_k"] if s["logprobs"] else None)
+        return Ask(prompt=s["prompt"], endpoint=s["endpoint"], params=params, json=s["response_format"] == "json",
+                   schema=s["schema_name"] if s["response_format"] == "schema" else None,
+                   conversation=s["conversation_name"] if s["chat_mode"] else None, source="widget")
+
+    def _settings(self) -> dict:
+        snap = {name: _copy(getattr(self, name)) for name in FIELDS}
+        snap["conversation_name"] = self.conversation_name
+        return snap
 
     # -- actions --------------------------------------------------------------------------------
     def run(self, wait: bool = False) -> None:
@@ -101,10 +141,9 @@ class Playground(anywidget.AnyWidget):
             previous.join(STOP_WAIT)
         with self._lock:
             self._generation += 1
-            gen, cancel = self._generation, session.Cancel()
+            gen, cancel = self._generation, Cancel()
             self._cancel = cancel
-            snapshot = {name: _copy(getattr(self, name)) for name in PARAMS}
-            snapshot["conversation"] = [dict(m) for m in self.conversation]
+            snapshot = self._settings()
             with self.hold_sync():
                 self.set_trait("running", True)
                 self.status, self.output, self.reasoning, self.error = "running", "", "", ""
@@ -124,11 +163,12 @@ class Playground(anywidget.AnyWidget):
             cancel.set()
 
     def new_conversation(self) -> None:
+        self.session.reset_conversations([self.conversation_name])
         self.conversation = []
 
     def refresh_models(self) -> None:
         try:
-            ids = [m.id for m in (self._client or session.get_client()).models()]
+            ids = [m.id for m in self.session.client().models()]
         except Exception as exc:  # a dead panel is worse than a model list that did not load
             self.error = f"could not list models: {exc}"
             return
@@ -142,7 +182,7 @@ class Playground(anywidget.AnyWidget):
             self.error = f"no run {run_id!r} in this panel"
             return
         with self.hold_sync():
-            for name in PARAMS:
+            for name in FIELDS:
                 setattr(self, name, _copy(snap[name]))
             self.error = ""
 
@@ -164,25 +204,16 @@ class Playground(anywidget.AnyWidget):
         message itself; `set_state` applies them as if synced (no echo back to the panel)."""
         if isinstance(params, dict):
             try:
-                self.set_state({k: v for k, v in params.items() if k in PARAMS})
+                self.set_state({k: v for k, v in params.items() if k in FIELDS})
             except T.TraitError as exc:
                 self.error = f"the panel sent a setting the kernel refused: {exc}".splitlines()[0]
                 return
         self.run()
 
     # -- the worker -----------------------------------------------------------------------------
-    def _work(self, gen: int, cancel: session.Cancel, snap: dict) -> None:
+    def _work(self, gen: int, cancel: Cancel, snap: dict) -> None:
         observer = _PanelObserver(self, gen, self._interval)
-        try:
-            kwargs = request_kwargs(snap)
-        except ValueError as exc:  # found before sending; it is still a run, a row and a one-line error
-            result = session.record_failure(snap["endpoint"], snap["prompt"], exc, client=self._client,
-                                            history=self._history, source="widget", model=snap["model"] or None)
-            self._finish(gen, result, 0, snap)
-            return
-        result = session.run(snap["endpoint"], snap["prompt"], client=self._client, history=self._history,
-                             observers=[observer], source="widget", raise_errors=False, reraise_interrupt=False,
-                             cancel=cancel, **kwargs)
+        result = self.session.run(self.ask(snap), observers=[observer], errors="return", cancel=cancel)
         self._finish(gen, result, observer.updates, snap)
 
     def _publish(self, gen: int, **traits) -> bool:
@@ -195,7 +226,7 @@ class Playground(anywidget.AnyWidget):
             return True
 
     def _finish(self, gen: int, result, updates: int, snap: dict) -> None:
-        from .render import logprobs_html
+        from ..display import logprobs_html
         self._snapshots[result.id] = snap
         entry = {"id": result.id, "prompt": _short(snap["prompt"]), "model": result.model, "status": result.status,
                  "tokens": result.completion_tokens, "tokens_per_second": _round(result.tokens_per_second)}
@@ -205,13 +236,13 @@ class Playground(anywidget.AnyWidget):
                       "error": result.error if result.status == "error" else "", "stats": stats(result),
                       "logprobs_html": logprobs_html(result) if result.token_logprobs else "",
                       "updates": updates, "running": False}
-            if snap["chat_mode"] and snap["endpoint"] == "chat" and result.text and result.status != "error":
-                traits["conversation"] = result.messages + [{"role": "assistant", "content": result.text}]
+            if snap["chat_mode"]:
+                traits["conversation"] = list(self.session.conversation(snap["conversation_name"]).messages)
             self._publish(gen, **traits)
 
     # -- the equivalent cell --------------------------------------------------------------------
     def _refresh_cell(self, change=None) -> None:
-        self.cell = cell_for({name: getattr(self, name) for name in PARAMS})
+        self.cell = self.ask().to_cell()
 
 
 class _PanelObserver:

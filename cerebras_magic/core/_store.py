@@ -39,7 +39,7 @@ COLUMNS: Dict[str, str] = {
     "queue_time": "REAL", "prompt_time": "REAL", "completion_time": "REAL", "total_time": "REAL",
     "ttft": "REAL", "duration": "REAL", "tokens_per_second": "REAL",
     "ratelimit_remaining_requests": "INTEGER", "ratelimit_remaining_tokens": "INTEGER",
-    "logprobs": "TEXT", "cell_id": "TEXT", "session_id": "TEXT",
+    "logprobs": "TEXT", "cell_id": "TEXT", "request": "TEXT", "replay_of": "TEXT", "session_id": "TEXT",
 }
 NUMERIC_COLUMNS = frozenset(name for name, kind in COLUMNS.items() if kind in ("INTEGER", "REAL"))
 
@@ -118,6 +118,24 @@ class History:
         """This session's rows, oldest first (copies: editing them changes nothing)."""
         with self._lock:
             return [dict(r) for r in self._rows]
+
+    def find(self, row_id: str) -> Optional[dict]:
+        """The row with this id: this session's first, then the durable store (other sessions' rows)."""
+        with self._lock:
+            for row in reversed(self._rows):
+                if row.get("id") == row_id:
+                    return dict(row)
+            if self.path is None or not self.path.exists():
+                return None
+            try:
+                cursor = self._connect().execute(f"SELECT * FROM {TABLE} WHERE id = ? ORDER BY rowid DESC LIMIT 1",
+                                                 (row_id,))
+                found = cursor.fetchone()
+                return None if found is None else dict(zip([d[0] for d in cursor.description], found))
+            except (sqlite3.Error, OSError) as exc:
+                self._drop_connection()
+                self._warn(exc)
+                return None
 
     def __len__(self) -> int:
         return len(self._rows)

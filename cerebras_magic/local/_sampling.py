@@ -11,7 +11,7 @@ import codecs
 import time
 from typing import Optional
 
-from .llama_engine import GrammarMask, Model, check_grammar, gbnf_for
+from ._engine import GrammarMask, Model, check_grammar, gbnf_for
 
 
 class BadRequest(ValueError):

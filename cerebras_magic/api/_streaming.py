@@ -11,10 +11,10 @@ from typing import AsyncIterator, Iterator, Optional
 import httpx
 from pydantic import ValidationError
 
-from . import errors as E
-from .envelope import Envelope
-from .sse import DONE, SSEDecoder
-from .types import RateLimit
+from .. import _errors as E
+from ._envelope import Envelope
+from ._sse import DONE, SSEDecoder
+from ._types import RateLimit
 
 
 class _StreamBase:

