@@ -23,7 +23,7 @@ __version__ = "0.1.0"
 _ERRORS = ("ParameterError", "CerebrasError", "APIStatusError", "APIConnectionError", "APITimeoutError",
            "StreamError", "AuthenticationError", "PermissionDeniedError", "NotFoundError", "BadRequestError",
            "UnprocessableEntityError", "RateLimitError", "InternalServerError", "MissingAPIKeyError",
-           "ResponseFormatError", "MissingLocalModelError")
+           "ResponseFormatError", "MissingLocalModelError", "UnexpectedResponseError")
 _LAZY = {
     "Client": "api", "AsyncClient": "api", "Stream": "api", "AsyncStream": "api",
     **{name: "_errors" for name in _ERRORS},

@@ -51,6 +51,13 @@ class StreamError(CerebrasError):
     """The stream broke: connection dropped or a chunk that is not JSON. Never retried."""
 
 
+class UnexpectedResponseError(CerebrasError):
+    """A 2xx answer whose body is neither the JSON nor the event stream the request asked for (an HTML page
+    from a proxy or captive portal, say)."""
+
+    hint = "something other than the API may be answering (a proxy or captive portal): check the base URL and the network"
+
+
 class APIStatusError(CerebrasError):
     """An HTTP error status, or an error event inside a stream (`in_stream=True`)."""
 
@@ -127,6 +134,17 @@ def redact(text: str, secret: Optional[str]) -> str:
     return re.sub(r"csk-[A-Za-z0-9]{8,}", "csk-***", text)
 
 
+def scrub(value: Any, secret: Optional[str]) -> Any:
+    """`value` (strings, and dicts, lists and tuples of them) with the key redacted everywhere in it."""
+    if isinstance(value, str):
+        return redact(value, secret)
+    if isinstance(value, dict):
+        return {scrub(k, secret): scrub(v, secret) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(scrub(v, secret) for v in value)
+    return value
+
+
 def _server_message(body: Any) -> tuple[str, dict]:
     """Pull (message, fields) out of any error body: flat, wrapped in 'error', FastAPI 'detail', text."""
     if isinstance(body, dict):
@@ -169,5 +187,6 @@ def status_error(status: int, raw_body: bytes, *, where: str, headers=None, secr
     code = fields.get("code")
     place = f"inside the stream of {where}" if in_stream else f"from {where}"
     msg = f"{status} {cls.__name__} {place}: {text}" + (f" ({code})" if code else "") + f". {cls.hint[0].upper()}{cls.hint[1:]}."
-    return cls(redact(msg, secret), status_code=status, body=body, code=code, type=fields.get("type"),
-               param=fields.get("param"), headers=headers, in_stream=in_stream)
+    return cls(redact(msg, secret), status_code=status, body=scrub(body, secret), code=scrub(code, secret),
+               type=scrub(fields.get("type"), secret), param=scrub(fields.get("param"), secret),
+               headers=scrub(dict(headers or {}), secret), in_stream=in_stream)

@@ -59,7 +59,8 @@ def session(fake_server, tmp_path, monkeypatch):
     """A fresh default Session talking to the fake server, with its history in a temporary file."""
     monkeypatch.setenv("CEREBRAS_API_KEY", KEY)
     monkeypatch.delenv("CEREBRAS_BASE_URL", raising=False)
-    s = Session(history_path=str(tmp_path / "history.sqlite"), base_url=fake_server.base_url)
+    # a model that does not reason: most tests look at the answer's text under a small max tokens
+    s = Session(history_path=str(tmp_path / "history.sqlite"), base_url=fake_server.base_url, model="llama-3.3-70b")
     previous = set_default_session(s)
     yield s
     set_default_session(previous)
@@ -74,6 +75,7 @@ def shell(session, fake_server, tmp_path):
     old_pub = sh.display_pub
     sh.display_pub = CapturingPublisher(shell=sh)
     sh.configurables[:] = [c for c in sh.configurables if not isinstance(c, Cerebras)]
+    sh.config.pop("Cerebras", None)  # the shell is a singleton: an earlier test's %config must not leak
     load_ipython_extension(sh)
     sh.run_line_magic("config", f"Cerebras.base_url = {fake_server.base_url!r}")
     sh.run_line_magic("config", f"Cerebras.history_path = {str(tmp_path / 'history.sqlite')!r}")

@@ -9,17 +9,18 @@ from cerebras_magic import _errors as E
 from tests.conftest import free_port
 
 KEY = "test-key"
+MODEL = "llama-3.3-70b"  # no reasoning: these tests read the answer under small max tokens
 
 
 @pytest.fixture
 def client(fake_server):
-    with cm.Client(api_key=KEY, base_url=fake_server.base_url + "/v1", max_retries=2) as c:
+    with cm.Client(api_key=KEY, model=MODEL, base_url=fake_server.base_url + "/v1", max_retries=2) as c:
         yield c
 
 
 @pytest.fixture
 async def aclient(fake_server):
-    async with cm.AsyncClient(api_key=KEY, base_url=fake_server.base_url) as c:
+    async with cm.AsyncClient(api_key=KEY, model=MODEL, base_url=fake_server.base_url) as c:
         yield c
 
 
@@ -67,7 +68,8 @@ def test_completions_stream_echo_logprobs_and_raw_tokens(client):
     r = client.complete("Once upon a time", max_tokens=12, logprobs=3, echo=True, seed=2)
     assert r.object == "text_completion" and r.text.startswith("Once upon a time")
     lp = r.choices[0].logprobs
-    assert len(lp.tokens) == len(lp.token_logprobs) == len(lp.text_offset) and lp.token_logprobs[0] is None
+    assert len(lp.tokens) == len(lp.token_logprobs) == len(lp.text_offset)
+    assert all(isinstance(v, float) for v in lp.token_logprobs)  # numbers throughout, as the SDK's strict schema needs
     streamed = list(client.complete("Once upon a time", max_tokens=12, seed=2, stream=True))
     assert streamed[-1].finish_reason and streamed[-1].usage is not None
     raw = client.complete("Once upon a time", max_tokens=5, return_raw_tokens=True)
@@ -119,7 +121,7 @@ def test_json_schema_tools_and_reasoning(client):
                                         (429, cm.RateLimitError), (500, cm.InternalServerError),
                                         (503, cm.InternalServerError)])
 def test_every_status_is_a_typed_one_line_error(fake_server, status, cls):
-    c = cm.Client(api_key=KEY, base_url=fake_server.base_url, max_retries=0)
+    c = cm.Client(api_key=KEY, model=MODEL, base_url=fake_server.base_url, max_retries=0)
     with pytest.raises(cls) as info:
         c.chat("hi", extra_headers={"x-fake-fault": f"status:{status}"})
     msg = str(info.value)
@@ -129,7 +131,7 @@ def test_every_status_is_a_typed_one_line_error(fake_server, status, cls):
 @pytest.mark.parametrize("fault,needle", [("html:502", "HTML error page"), ("empty:503", "empty response body"),
                                           ("status:500;wrapped", "500")])
 def test_odd_error_bodies_never_crash(fake_server, fault, needle):
-    c = cm.Client(api_key=KEY, base_url=fake_server.base_url, max_retries=0)
+    c = cm.Client(api_key=KEY, model=MODEL, base_url=fake_server.base_url, max_retries=0)
     with pytest.raises(cm.APIStatusError, match=needle):
         c.chat("hi", extra_headers={"x-fake-fault": fault})
 
@@ -149,7 +151,7 @@ def test_retries_honour_retry_after_then_succeed(client, fake_server):
 
 
 def test_retry_budget_and_non_retryable(fake_server):
-    c = cm.Client(api_key=KEY, base_url=fake_server.base_url, max_retries=1)
+    c = cm.Client(api_key=KEY, model=MODEL, base_url=fake_server.base_url, max_retries=1)
     fake_server.fault("status:503;retry-after-ms=10", times=5)
     with pytest.raises(cm.InternalServerError):
         c.chat("x")
@@ -165,14 +167,14 @@ def test_retry_budget_and_non_retryable(fake_server):
 
 
 def test_connection_refused_is_retried_then_one_line():
-    c = cm.Client(api_key=KEY, base_url=f"http://127.0.0.1:{free_port()}", max_retries=1)
+    c = cm.Client(api_key=KEY, model=MODEL, base_url=f"http://127.0.0.1:{free_port()}", max_retries=1)
     with pytest.raises(cm.APIConnectionError) as info:
         c.models()
     assert "127.0.0.1" in str(info.value) and "\n" not in str(info.value)
 
 
 def test_timeout(fake_server):
-    c = cm.Client(api_key=KEY, base_url=fake_server.base_url, timeout=0.2, max_retries=0)
+    c = cm.Client(api_key=KEY, model=MODEL, base_url=fake_server.base_url, timeout=0.2, max_retries=0)
     with pytest.raises(cm.APITimeoutError):
         c.chat("x", extra_headers={"x-fake-fault": "slow:1"})
 
@@ -181,7 +183,7 @@ def test_timeout(fake_server):
                                               ("malformed:2", cm.StreamError, "malformed chunk #3"),
                                               ("stream-error:2", cm.RateLimitError, "inside the stream")])
 def test_mid_stream_failures_keep_earlier_chunks_and_are_not_retried(fake_server, fault, cls, needle):
-    c = cm.Client(api_key=KEY, base_url=fake_server.base_url, max_retries=2)
+    c = cm.Client(api_key=KEY, model=MODEL, base_url=fake_server.base_url, max_retries=2)
     got = []
     with pytest.raises(cls, match=needle):
         for chunk in c.chat("long answer", min_completion_tokens=20, stream=True, extra_headers={"x-fake-fault": fault}):
@@ -259,8 +261,8 @@ def test_clients_share_one_tls_context(monkeypatch):
     real = httpx.create_ssl_context
     monkeypatch.setattr(backends, "_TLS", None)
     monkeypatch.setattr(httpx, "create_ssl_context", lambda *a, **k: made.append(1) or real(*a, **k))
-    clients = [cm.Client(api_key=KEY, base_url="https://example.invalid") for _ in range(3)]
-    clients.append(cm.AsyncClient(api_key=KEY, base_url="https://example.invalid"))
+    clients = [cm.Client(api_key=KEY, model=MODEL, base_url="https://example.invalid") for _ in range(3)]
+    clients.append(cm.AsyncClient(api_key=KEY, model=MODEL, base_url="https://example.invalid"))
     assert len(made) == 1
     for c in clients[:3]:
         c.close()

@@ -10,6 +10,7 @@ from cerebras_magic.api._streaming import _StreamBase
 from cerebras_magic.api._types import ChatCompletionChunk, CompletionChunk
 
 KEY = "test-key"
+MODEL = "llama-3.3-70b"  # no reasoning: these tests read the answer under small max tokens
 CHAT = (b'{"id":"chatcmpl-1","choices":[{"delta":{"content":"WORD"},"index":0}],"created":1795335140,'
         b'"model":"llama3.1-8b","system_fingerprint":"fp_1","object":"chat.completion.chunk"}')
 TEXT = (b'{"id":"cmpl-1","choices":[{"index":0,"text":"WORD","finish_reason":null}],"created":1795335140,'
@@ -62,7 +63,7 @@ def recorded(monkeypatch):
 ])
 def test_streamed_chunks_equal_full_validation(fake_server, recorded, kind, params):
     seen, built = recorded
-    with cm.Client(api_key=KEY, base_url=fake_server.base_url) as c:
+    with cm.Client(api_key=KEY, model=MODEL, base_url=fake_server.base_url) as c:
         for seed in range(6):
             call = c.chat if kind == "chat" else c.complete
             chunks = list(call("Tell me about caf\u00e9s and \U0001F600", stream=True, seed=seed,
@@ -131,7 +132,7 @@ def test_no_envelope_for_chunks_that_are_not_the_common_shape(payload):
 
 
 def test_shared_choices_are_frozen_and_the_chunks_are_not_shared(fake_server):
-    with cm.Client(api_key=KEY, base_url=fake_server.base_url) as c:
+    with cm.Client(api_key=KEY, model=MODEL, base_url=fake_server.base_url) as c:
         chunks = list(c.chat("many repeated words", stream=True, seed=2, min_completion_tokens=400))
     by_text = {}
     for chunk in chunks[1:-1]:

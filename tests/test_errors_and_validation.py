@@ -7,11 +7,12 @@ from cerebras_magic.api._routing import normalize_base_url
 from cerebras_magic.api._client import backoff_delay
 
 KEY = "csk-secretsecretsecret123"
+MODEL = "llama-3.3-70b"
 
 
 @pytest.fixture
 def client():
-    return cm.Client(api_key=KEY, base_url="http://127.0.0.1:9/v1")
+    return cm.Client(api_key=KEY, model=MODEL, base_url="http://127.0.0.1:9/v1")
 
 
 @pytest.mark.parametrize("kind,params,needle", [

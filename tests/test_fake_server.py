@@ -40,14 +40,17 @@ def sse(raw: bytes) -> list[str]:
     return out
 
 
+MODEL = "llama-3.3-70b"  # a current model without reasoning
+
+
 def chat(http, stream=False, headers=None, **body):
-    body = {"model": "llama3.1-8b", "messages": HI, **body, "stream": stream}
+    body = {"model": MODEL, "messages": HI, **body, "stream": stream}
     r = http.post("/v1/chat/completions", json=body, headers=headers or {})
     return (r, [json.loads(p) for p in sse(r.content) if p != "[DONE]"]) if stream else r
 
 
 def complete(http, stream=False, **body):
-    body = {"model": "llama3.1-8b", "prompt": "Once upon a time", **body, "stream": stream}
+    body = {"model": MODEL, "prompt": "Once upon a time", **body, "stream": stream}
     r = http.post("/v1/completions", json=body)
     return (r, [json.loads(p) for p in sse(r.content) if p != "[DONE]"]) if stream else r
 
@@ -64,9 +67,10 @@ def test_tcp_warming_needs_no_auth(fake_server):
 
 def test_models_list_retrieve_and_public(http):
     data = http.get("/v1/models").json()
-    assert data["object"] == "list" and data["data"][0]["id"] == "llama3.1-8b"
+    assert data["object"] == "list" and data["data"][0]["id"] == "gpt-oss-120b"
     ids = [m["id"] for m in data["data"]]
-    assert {"llama-3.3-70b", "qwen-3-32b", "qwen-3-235b-a22b-instruct-2507"} <= set(ids)
+    assert {"llama-3.3-70b", "zai-glm-4.7", "gemma-4-31b", "qwen-3.8-27b"} <= set(ids)
+    assert {"llama3.1-8b", "qwen-3-32b", "qwen-3-235b-a22b-instruct-2507"} <= set(ids)  # retired, still served
     assert all(m["object"] == "model" and m["owned_by"] == "cerebras" and isinstance(m["created"], int)
                for m in data["data"])
     assert http.get("/v1/models/qwen-3-32b").json()["id"] == "qwen-3-32b"
@@ -110,12 +114,12 @@ def test_small_rate_limits_give_the_real_429():
 @pytest.mark.parametrize("body, status, needle", [
     (b"{not json", 400, "wrong_api_format"),
     ({"messages": HI}, 422, "model"),
-    ({"model": "llama3.1-8b"}, 422, "messages"),
-    ({"model": "llama3.1-8b", "messages": HI, "temperature": 1.6}, 400, "temperature"),
-    ({"model": "llama3.1-8b", "messages": HI, "top_p": 1.5}, 400, "top_p"),
-    ({"model": "llama3.1-8b", "messages": HI, "logprobs": True, "top_logprobs": 21}, 400, "top_logprobs"),
-    ({"model": "llama3.1-8b", "messages": HI, "top_logprobs": 2}, 400, "top_logprobs"),
-    ({"model": "llama3.1-8b", "messages": HI, "stop": list("abcde")}, 400, "stop"),
+    ({"model": MODEL}, 422, "messages"),
+    ({"model": MODEL, "messages": HI, "temperature": 1.6}, 400, "temperature"),
+    ({"model": MODEL, "messages": HI, "top_p": 1.5}, 400, "top_p"),
+    ({"model": MODEL, "messages": HI, "logprobs": True, "top_logprobs": 21}, 400, "top_logprobs"),
+    ({"model": MODEL, "messages": HI, "top_logprobs": 2}, 400, "top_logprobs"),
+    ({"model": MODEL, "messages": HI, "stop": list("abcde")}, 400, "stop"),
     ({"model": "nope", "messages": HI}, 404, "model_not_found"),
 ])
 def test_chat_validation(http, body, status, needle):
@@ -131,7 +135,7 @@ def test_chat_validation(http, body, status, needle):
 def test_completion_validation(http):
     r = complete(http, echo=True, return_raw_tokens=True)
     assert r.status_code == 400 and r.json()["code"] == "wrong_api_format"
-    assert http.post("/v1/completions", json={"model": "llama3.1-8b"}).json()["detail"][0]["loc"] == ["body", "prompt"]
+    assert http.post("/v1/completions", json={"model": MODEL}).json()["detail"][0]["loc"] == ["body", "prompt"]
 
 
 # ---- shapes -------------------------------------------------------------------------------------------------
@@ -146,6 +150,7 @@ def test_chat_non_stream_shape(http):
     assert 20 <= usage["completion_tokens"] <= 62 and usage["prompt_tokens"] > 0
     assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"]
     assert usage["prompt_tokens_details"] == {"cached_tokens": 0}
+    assert usage["completion_tokens_details"] == {"accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0}
     assert set(data["time_info"]) == {"queue_time", "prompt_time", "completion_time", "total_time", "created"}
     assert isinstance(data["time_info"]["created"], float)
 
@@ -255,14 +260,14 @@ def test_completion_logprobs_echo_and_offsets(http):
     data = complete(http, prompt=prompt, echo=True, logprobs=2, max_tokens=15).json()
     choice = data["choices"][0]
     lp, text = choice["logprobs"], choice["text"]
-    assert text.startswith(prompt) and lp["token_logprobs"][0] is None and lp["top_logprobs"][0] is None
+    assert text.startswith(prompt)  # the first echoed token has numbers too (the SDK's schema has no null)
+    assert all(isinstance(v, float) and v <= 0 for v in lp["token_logprobs"]) and all(lp["top_logprobs"])
     assert len(lp["tokens"]) == len(lp["text_offset"]) == len(lp["token_logprobs"]) == len(lp["top_logprobs"])
     assert lp["text_offset"] == sorted(lp["text_offset"]) and lp["text_offset"][0] == 0
     for tok, off, top in zip(lp["tokens"], lp["text_offset"], lp["top_logprobs"]):
         if not tok.startswith("bytes:"):
             assert text[off:].startswith(tok) or text[off:].startswith(tok[1:]) or "\\x" in tok
-        if top is not None:
-            assert len(top) in (2, 3) and tok in top
+        assert len(top) in (2, 3) and tok in top
     generated = complete(http, prompt=prompt, logprobs=2, max_tokens=15).json()["choices"][0]
     assert generated["logprobs"]["text_offset"][0] == len(prompt) and text == prompt + generated["text"]
     raw = complete(http, prompt=prompt, return_raw_tokens=True, max_tokens=15).json()
@@ -270,6 +275,10 @@ def test_completion_logprobs_echo_and_offsets(http):
     _, chunks = complete(http, stream=True, prompt=prompt, echo=True, logprobs=2, max_tokens=15)
     assert [t for c in chunks[:-1] for t in c["choices"][0]["logprobs"]["tokens"]] == lp["tokens"]
     assert [o for c in chunks[:-1] for o in c["choices"][0]["logprobs"]["text_offset"]] == lp["text_offset"]
+    body = {"model": MODEL, "prompt": prompt, "echo": True, "logprobs": 2, "max_tokens": 15}
+    nulls = http.post("/v1/completions", json=body, headers={"x-fake-echo-null": "1"}).json()["choices"][0]["logprobs"]
+    assert nulls["token_logprobs"][0] is None and nulls["top_logprobs"][0] is None  # as OpenAI and vLLM send it
+    assert nulls["token_logprobs"][1:] == lp["token_logprobs"][1:] and nulls["tokens"] == lp["tokens"]
 
 
 PYDANTIC_STYLE = {
@@ -305,6 +314,7 @@ def test_json_object_and_json_schema(http):
     assert len(chunks) > 20 and json.loads(content_of(chunks))["items"]
 
 
+WEATHER = [{"role": "user", "content": "What is the weather in Paris?"}]
 TOOLS = [{"type": "function", "function": {"name": "get_weather", "parameters": {
     "type": "object", "properties": {"city": {"type": "string"}, "unit": {"enum": ["c", "f"]}},
     "required": ["city"]}}},
@@ -313,7 +323,7 @@ TOOLS = [{"type": "function", "function": {"name": "get_weather", "parameters": 
 
 
 def test_tool_calls(http):
-    choice = chat(http, tools=TOOLS).json()["choices"][0]
+    choice = chat(http, tools=TOOLS, messages=WEATHER).json()["choices"][0]
     assert choice["finish_reason"] == "tool_calls" and "content" not in choice["message"]
     call = choice["message"]["tool_calls"][0]
     assert call["id"].startswith("call_") and call["type"] == "function" and call["function"]["name"] == "get_weather"
@@ -321,8 +331,9 @@ def test_tool_calls(http):
     named = {"type": "function", "function": {"name": "add"}}
     call = chat(http, tools=TOOLS, tool_choice=named).json()["choices"][0]["message"]["tool_calls"][0]
     assert call["function"]["name"] == "add" and set(json.loads(call["function"]["arguments"])) == {"a", "b"}
-    assert chat(http, tools=TOOLS, tool_choice="none").json()["choices"][0]["message"]["content"]
-    _, chunks = chat(http, stream=True, tools=TOOLS)
+    assert chat(http, tools=TOOLS, messages=WEATHER, tool_choice="none").json()["choices"][0]["message"]["content"]
+    assert "tool_calls" not in chat(http, tools=TOOLS).json()["choices"][0]["message"]  # "Say hello" names no tool
+    _, chunks = chat(http, stream=True, tools=TOOLS, messages=WEATHER)
     deltas = [c["choices"][0]["delta"] for c in chunks if "tool_calls" in c["choices"][0]["delta"]]
     assert len(deltas) == 1 and deltas[0]["tool_calls"][0]["index"] == 0
     assert deltas[0]["tool_calls"][0]["function"]["name"] == "get_weather"
@@ -332,11 +343,13 @@ def test_tool_calls(http):
 
 
 def test_reasoning_models(http):
-    msg = chat(http, model="qwen-3-32b").json()
+    msg = chat(http, model="gpt-oss-120b").json()
     assert msg["choices"][0]["message"]["reasoning"] and msg["usage"]["completion_tokens_details"]["reasoning_tokens"]
-    assert "reasoning" not in chat(http, model="qwen-3-32b", reasoning_format="hidden").json()["choices"][0]["message"]
-    assert "reasoning" not in chat(http, model="qwen-3-32b", disable_reasoning=True).json()["choices"][0]["message"]
+    hidden = chat(http, model="gpt-oss-120b", reasoning_format="hidden").json()
+    assert "reasoning" not in hidden["choices"][0]["message"]
+    assert "reasoning" not in chat(http, model="gpt-oss-120b", reasoning_effort="none").json()["choices"][0]["message"]
     assert "reasoning" not in chat(http).json()["choices"][0]["message"]
+    assert chat(http, model="qwen-3-32b").json()["choices"][0]["message"]["reasoning"]  # a retired id keeps "parsed"
     _, chunks = chat(http, stream=True, model="deepseek-r1-distill-llama-70b")
     assert "".join(c["choices"][0]["delta"].get("reasoning", "") for c in chunks) == \
         chat(http, model="deepseek-r1-distill-llama-70b").json()["choices"][0]["message"]["reasoning"]
@@ -369,7 +382,7 @@ def test_pacing_follows_the_clock(fake_server_paced):
     with httpx.Client(base_url=fake_server_paced.base_url, headers=KEY) as http:
         start = time.perf_counter()
         arrivals = []
-        body = {"model": "llama3.1-8b", "messages": HI, "stream": True, "max_completion_tokens": 400,
+        body = {"model": MODEL, "messages": HI, "stream": True, "max_completion_tokens": 400,
                 "min_completion_tokens": 400}
         with http.stream("POST", "/v1/chat/completions", json=body) as r:
             for _ in r.iter_raw():
@@ -423,7 +436,7 @@ def test_queued_faults_count_down_and_skip_models(fake_server, http):
 
 
 def test_drop_faults(http):
-    body = {"model": "llama3.1-8b", "messages": HI, "stream": True}
+    body = {"model": MODEL, "messages": HI, "stream": True}
     got = []
     with pytest.raises(httpx.RemoteProtocolError):
         with http.stream("POST", "/v1/chat/completions", json=body, headers={"x-fake-fault": "drop:3"}) as r:
@@ -442,7 +455,7 @@ def test_stream_error_and_malformed(http):
     assert chunks[-1] == {"error": {"message": "Tokens per minute limit exceeded - too many tokens processed.",
                                     "type": "too_many_requests_error", "code": "token_quota_exceeded"},
                           "status_code": 429}
-    body = {"model": "llama3.1-8b", "messages": HI, "stream": True}
+    body = {"model": MODEL, "messages": HI, "stream": True}
     payloads = sse(http.post("/v1/chat/completions", json=body, headers={"x-fake-fault": "malformed:2"}).content)
     with pytest.raises(ValueError):
         json.loads(payloads[2])
@@ -453,7 +466,7 @@ def test_stream_error_and_malformed(http):
 @pytest.mark.parametrize("spec", ["crlf", "comments", "multiline", "crlf,comments", "trickle", "crlf,multiline"])
 def test_framing_faults_keep_the_same_events(http, spec):
     expected = content_of(chat(http, stream=True, max_completion_tokens=12)[1])
-    body = {"model": "llama3.1-8b", "messages": HI, "stream": True, "max_completion_tokens": 12}
+    body = {"model": MODEL, "messages": HI, "stream": True, "max_completion_tokens": 12}
     with http.stream("POST", "/v1/chat/completions", json=body, headers={"x-fake-fault": spec}) as r:
         pieces = list(r.iter_raw())
     raw = b"".join(pieces)
@@ -503,15 +516,22 @@ def test_start_stop_without_with_and_keep_alive():
         httpx.get(srv.base_url + "/v1/tcp_warming")
 
 
-def test_command_line_prints_url_and_serves():
-    proc = subprocess.Popen([sys.executable, "-m", "cerebras_magic.testing", "--key", "k", "--done", "--tps", "0"],
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+@pytest.mark.parametrize("key", ["k", None])
+def test_command_line_prints_url_then_a_two_line_setup(key):
+    args = [sys.executable, "-m", "cerebras_magic.testing", "--done", "--tps", "0"] + (["--key", key] if key else [])
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         url = proc.stdout.readline().strip()
         assert re.fullmatch(r"http://127\.0\.0\.1:\d+", url)
-        r = httpx.post(url + "/v1/chat/completions", headers={"Authorization": "Bearer k"},
-                       json={"model": "llama3.1-8b", "messages": HI, "stream": True})
+        setup = [proc.stderr.readline().rstrip("\n") for _ in range(2)]
+        assert setup[0] == f"export CEREBRAS_BASE_URL={url}"
+        assert setup[1] == f"export CEREBRAS_API_KEY={key}" if key else re.fullmatch(r"export CEREBRAS_API_KEY=\S+",
+                                                                                      setup[1])
+        given = setup[1].partition("=")[2]
+        r = httpx.post(url + "/v1/chat/completions", headers={"Authorization": f"Bearer {given}"},
+                       json={"model": MODEL, "messages": HI, "stream": True})
         assert r.content.endswith(b"data: [DONE]\n\n")
+        assert httpx.get(url + "/v1/models").json() == {"detail": "Not authenticated"}
     finally:
         proc.terminate()
         assert proc.wait(timeout=5) == 0

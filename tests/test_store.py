@@ -197,39 +197,6 @@ def test_rows_survive_sigkill_of_a_real_kernel(tmp_path):
         km.shutdown_kernel(now=True)
 
 
-def test_unwritable_path_warns_once_and_keeps_rows(tmp_path):
-    blocker = tmp_path / "not-a-dir"
-    blocker.write_text("a file where the history directory should be")
-    history = History(blocker / "h.sqlite")
-    with pytest.warns(HistoryWarning) as caught:
-        history.append(make_row(0))
-        history.append(make_row(1))
-    assert len(caught) == 1 and str(blocker / "h.sqlite") in str(caught[0].message)
-    assert len(history) == 2 and len(history.to_dataframe()) == 2
-
-
-def test_corrupt_file_warns_once_and_keeps_rows(tmp_path):
-    path = tmp_path / "h.sqlite"
-    path.write_bytes(b"this is not a database" * 100)
-    history = History(path)
-    with pytest.warns(HistoryWarning, match="h.sqlite") as caught:
-        history.append(make_row(0))
-        history.append(make_row(1))
-        df = history.to_dataframe(all_sessions=True)
-    assert len(caught) == 1 and len(df) == 2 and len(history) == 2
-
-
-def test_rows_kept_while_the_store_is_down_are_written_when_it_returns(tmp_path):
-    blocker = tmp_path / "later"
-    blocker.write_text("")
-    history = History(blocker / "h.sqlite")
-    with pytest.warns(HistoryWarning):
-        history.append(make_row(0))
-    blocker.unlink()
-    history.append(make_row(1))
-    assert [r["prompt"] for r in stored_rows(blocker / "h.sqlite")] == ["prompt 0", "prompt 1"]
-
-
 def test_import_does_not_import_pandas():
     code = "import sys, cerebras_magic.core._store; print('pandas' in sys.modules, 'numpy' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

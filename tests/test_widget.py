@@ -49,7 +49,7 @@ def test_models_run_stats_history(panel, fake_server):
     assert panel.status == "ok" and panel.output and not panel.running and panel.error == ""
     assert {"ttft_ms", "tokens", "tokens_per_second", "server_total_time", "remaining_tokens"} <= set(panel.stats)
     expected = cm.Client(api_key="test-key", base_url=fake_server.base_url).chat(
-        "Hello panel", max_completion_tokens=30, seed=3).text
+        "Hello panel", model=panel.model, max_completion_tokens=30, seed=3).text
     assert panel.output == expected
     rows = panel.hist.rows()
     assert len(rows) == 1 and rows[0]["source"] == "widget" and rows[0]["status"] == "ok"
@@ -88,7 +88,7 @@ def test_rapid_run_stop_run_never_interleaves(slow_panel, fake_server_paced):
     p.prompt = "third answer"
     p.run(wait=True)
     expected = cm.Client(api_key="test-key", base_url=fake_server_paced.base_url).chat(
-        "third answer", max_completion_tokens=20).text
+        "third answer", model=p.model, max_completion_tokens=20).text
     assert p.status == "ok" and p.output == expected
     statuses = {r["prompt"]: r["status"] for r in p.runs}
     assert statuses["first answer"] == "interrupted" and statuses["third answer"] == "ok"
@@ -116,11 +116,22 @@ def test_messages_from_the_front_end_and_restore(panel):
     panel.prompt, panel.temperature = "one", 0.1
     panel._on_msg(panel, {"type": "run"}, [])
     panel._thread.join(5)
-    first = panel.runs[-1]["id"]
+    first, first_output, first_stats = panel.runs[-1]["id"], panel.output, panel.stats
     panel.prompt, panel.temperature = "two", 0.9
     panel.run(wait=True)
+    second = dict(output=panel.output, stats=panel.stats)
     panel._on_msg(panel, {"type": "restore", "id": first}, [])
     assert panel.prompt == "one" and panel.temperature == 0.1
+    # the restored run's own answer and figures, not the last run's
+    assert panel.output == first_output and panel.stats == first_stats and panel.status == "ok"
+    assert panel.output != second["output"]
+    panel.logprobs = True
+    panel.run(wait=True)
+    with_heatmap = panel.runs[-1]["id"]
+    panel._on_msg(panel, {"type": "restore", "id": first}, [])
+    assert panel.logprobs is False and panel.logprobs_html == ""  # no heat-map left over a run that had none
+    panel._on_msg(panel, {"type": "restore", "id": with_heatmap}, [])
+    assert panel.logprobs is True and 'class="cm-t"' in panel.logprobs_html
     panel._on_msg(panel, {"type": "bogus"}, [])  # ignored, no crash
 
 
@@ -139,7 +150,7 @@ def test_the_run_message_carries_the_panel_settings(panel, fake_server):
     assert echoed == []  # applied as if synced: nothing echoed back to overwrite what is being typed
     n = len(panel.runs)
     panel._on_msg(panel, {"type": "run", "params": {"max_tokens": 0}}, [])  # refused by the trait (min 1)
-    assert panel.error.startswith("the panel sent a setting the kernel refused") and "\n" not in panel.error
+    assert panel.error == "the Max tokens field must be an integer ≥ 1 (got 0)"  # the field, as the panel names it
     assert len(panel.runs) == n and panel.max_tokens == 12
 
 

@@ -1,5 +1,6 @@
-"""Where a client's requests go (Cerebras, any OpenAI-compatible server, or the local model) and the httpx
-clients that carry them. The only module of the API client that knows the local backend exists."""
+"""Where a client's requests go (Cerebras, any OpenAI-compatible server, or the local model), which model
+answers when a request names none, and the httpx clients that carry them. The only module of the API
+client that knows the local backend exists."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -42,7 +43,7 @@ class Route:
         if self.backend != "local":
             return None
         from .. import local
-        return None if local.loaded() else f"loading the local model ({local.LABEL}, once per kernel)…"
+        return None if local.loaded() else "loading the local model, SmolLM2-135M-Instruct via llama.cpp (once per kernel)…"
 
     @property
     def needs_key(self) -> bool:
@@ -62,6 +63,24 @@ def route(backend: str, has_key: bool, base_url: Optional[str]) -> Route:
             raise E.MissingLocalModelError(f"the local backend is not installed: {local.INSTALL_HINT}")
         return Route("local", LOCAL_BASE_URL, local.MODEL_ID)
     return Route("cerebras", normalize_base_url(base_url or DEFAULT_BASE_URL))
+
+
+# The model for a request that names none: the first live id of the first family here that the server
+# offers, skipping what its catalogue marks deprecated (and preview ones while anything else is left).
+# Families, not ids: the catalogue moves fast, and a new release of a family is picked up as it appears.
+FAMILIES = ("gpt-oss", "llama", "qwen", "glm", "gemma")
+
+
+def pick_model(ids: list, catalogue: Optional[dict] = None) -> Optional[str]:
+    """The default among a server's model ids (`catalogue`: id -> public entry, where the server has one)."""
+    catalogue = catalogue or {}
+    usable = [m for m in ids if not (catalogue.get(m) or {}).get("deprecated")] or list(ids)
+    settled = [m for m in usable if not (catalogue.get(m) or {}).get("preview")] or usable
+    for family in FAMILIES:
+        for model in settled:
+            if family in model.lower():
+                return model
+    return settled[0] if settled else None
 
 
 def missing_key_error() -> E.MissingAPIKeyError:

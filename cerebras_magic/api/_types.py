@@ -147,7 +147,9 @@ class ChatRequest(_Common):
     service_tier: Optional[Literal[SERVICE_TIERS]] = None
     reasoning_effort: Optional[Literal[REASONING_EFFORTS]] = None
     reasoning_format: Optional[Literal[REASONING_FORMATS]] = None
-    disable_reasoning: Optional[bool] = None
+    disable_reasoning: Optional[bool] = None   # retired on 2026-07-21: servers answer 400; reasoning_effort="none"
+    clear_thinking: Optional[bool] = None      # GLM: drop earlier turns' reasoning from the context
+    prediction: Optional[Dict[str, Any]] = None   # predicted output: {"type": "content", "content": "..."}
 
     @model_validator(mode="after")
     def _pairs(self):
@@ -191,15 +193,25 @@ class RateLimit(_Response):
 
     @classmethod
     def from_headers(cls, headers) -> Optional["RateLimit"]:
+        """Every `x-ratelimit-*` header, as a number: the known ones as fields, any other (a bucket added
+        later, such as one for uncached tokens) kept as an extra field of the same spelling."""
         found = {}
-        for name in cls.model_fields:
-            raw = headers.get("x-ratelimit-" + name.replace("_", "-"))
-            if raw is not None:
+        for key, raw in headers.items():
+            key = key.lower()
+            if key.startswith("x-ratelimit-"):
                 try:
-                    found[name] = float(str(raw).rstrip("s"))
+                    found[key[12:].replace("-", "_")] = float(str(raw).strip().rstrip("s"))
                 except ValueError:
                     pass
         return cls(**found) if found else None
+
+    def buckets(self) -> list:
+        """[(bucket, limit, remaining, reset seconds)] for every bucket the headers described, e.g.
+        ("requests_day", 14400, 14399, 3.2)."""
+        values = {**{k: getattr(self, k) for k in type(self).model_fields}, **(self.__pydantic_extra__ or {})}
+        names = dict.fromkeys(k.split("_", 1)[1] for k, v in values.items()
+                              if v is not None and k.split("_", 1)[0] in ("limit", "remaining", "reset") and "_" in k)
+        return [(b, values.get(f"limit_{b}"), values.get(f"remaining_{b}"), values.get(f"reset_{b}")) for b in names]
 
 
 class Usage(_Response):

@@ -136,6 +136,8 @@ PARAMS: tuple = (
           "Reasoning effort", choices=wire.REASONING_EFFORTS, endpoints=_CHAT, panel=False),
     Param("reasoning_format", ("--reasoning-format",), "choice", "Where a reasoning model's thinking goes.",
           "Reasoning format", choices=wire.REASONING_FORMATS, endpoints=_CHAT, panel=False),
+    Param("clear_thinking", ("--clear-thinking",), "bool", "GLM: leave earlier turns' reasoning out of the "
+          "context.", "Clear thinking", endpoints=_CHAT, panel=False),
     Param("user", ("--user",), "str", "End-user id sent to the API.", "User", panel=False),
     Param("echo", ("--echo",), "bool", "Completion: include the prompt in the answer.", "Echo",
           endpoints=_COMPLETION, panel=False),

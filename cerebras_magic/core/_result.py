@@ -12,6 +12,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
+from ._think import ThinkSplitter
+
 Status = str  # "running" | "ok" | "error" | "interrupted"
 
 
@@ -50,6 +52,8 @@ class Result:
     cell_id: Optional[str] = None
     display_format: str = "markdown"            # how the cell rendered it; `r` shows it the same way again
     ask: Any = None                             # the Ask as sent (core._ask.Ask), kept whole in the history row
+    model_source: Optional[str] = None          # why this model: None (asked for), "default", "live list", ...
+    cost_usd: Optional[float] = None            # from the catalogue's prices; None when they are unknown
     replay_of: Optional[str] = None             # the history id this call sent again
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     started_at: str = field(default_factory=lambda: _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="milliseconds"))
@@ -68,7 +72,10 @@ class Result:
     parsed: Any = None                          # the --schema / json result, when asked for
     token_logprobs: List[dict] = field(default_factory=list)   # normalized: token, logprob, bytes, top, offset
     reasoning_logprobs: List[dict] = field(default_factory=list)
+    raw_tokens: List[int] = field(default_factory=list)         # completion token ids (--raw-tokens)
     chunks: int = 0
+    new_reasoning: str = field(default="", repr=False)   # the reasoning the last chunk brought
+    streamed: Optional[bool] = None             # whether the answer came as a stream (None: nothing came)
 
     exception: Optional[BaseException] = field(default=None, repr=False)   # what ended it, if it failed
     t_sent: float = field(default_factory=time.perf_counter)
@@ -77,20 +84,22 @@ class Result:
 
     # -- folding ---------------------------------------------------------------------------------
     def add_chunk(self, chunk) -> str:
-        """Fold one streamed chunk; returns the new visible text (may be "")."""
+        """Fold one streamed chunk; returns the new answer text (may be ""). `new_reasoning` holds the
+        reasoning it brought, so a live view moves while a model thinks."""
         self.chunks += 1
-        new = self._fold(chunk, streamed=True)
-        if new and self.t_first_token is None:
+        self.streamed = True
+        self.new_reasoning = ""
+        new = self._fold(chunk)
+        if (new or self.new_reasoning) and self.t_first_token is None:
             self.t_first_token = time.perf_counter()
         return new
 
     def add_response(self, response) -> None:
-        """Fold a whole (non-streamed) response."""
-        self._fold(response, streamed=False)
-        if self.t_first_token is None:
-            self.t_first_token = time.perf_counter()
+        """Fold a whole (non-streamed) response. It has no client-side first token: no TTFT."""
+        self.streamed = False
+        self._fold(response)
 
-    def _fold(self, obj, streamed: bool) -> str:
+    def _fold(self, obj) -> str:
         self.response_id = self.response_id or obj.id
         self.system_fingerprint = obj.system_fingerprint or self.system_fingerprint
         if obj.model:
@@ -108,11 +117,17 @@ class Result:
             new = choice.text or ""
             if choice.logprobs is not None:
                 self.token_logprobs.extend(_completion_logprobs(choice.logprobs))
-        else:
-            msg = choice.delta if streamed else choice.message
+            if choice.tokens:
+                self.raw_tokens.extend(choice.tokens)
+        else:  # a chunk's delta, or a whole message (a server may answer a stream request with one)
+            msg = choice.message if hasattr(choice, "message") else choice.delta
             new = msg.content or ""
             if msg.reasoning:
-                self._reasoning_parts.append(msg.reasoning)
+                self._add_reasoning(msg.reasoning)
+            if new:  # `raw` reasoning arrives inside the content, as a leading <think> block
+                thought, new = self._think.feed(new)
+                if thought:
+                    self._add_reasoning(thought)
             if msg.tool_calls:
                 self.tool_calls.extend(tc.model_dump(exclude_none=True) for tc in msg.tool_calls)
             if choice.logprobs is not None and choice.logprobs.content:
@@ -124,6 +139,11 @@ class Result:
         return new
 
     def finish(self, status: Status = "ok", error: Optional[BaseException | str] = None) -> "Result":
+        thought, rest = self._think.close()
+        if thought:
+            self._add_reasoning(thought)
+        if rest:
+            self._text_parts.append(rest)
         self.status = status
         if isinstance(error, BaseException):
             error = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
@@ -131,7 +151,38 @@ class Result:
         self.t_done = time.perf_counter()
         return self
 
+    def _add_reasoning(self, piece: str) -> None:
+        self._reasoning_parts.append(piece)
+        self.new_reasoning += piece
+
+    @property
+    def _think(self) -> ThinkSplitter:
+        splitter = self.__dict__.get("_splitter")
+        if splitter is None:
+            splitter = self.__dict__["_splitter"] = ThinkSplitter()
+        return splitter
+
     # -- figures ---------------------------------------------------------------------------------
+    @property
+    def reasoning_tokens(self) -> Optional[int]:
+        """Tokens spent reasoning, as the server counts them (else the reasoning logprobs' count)."""
+        details = getattr(self.usage, "completion_tokens_details", None) or {}
+        if details.get("reasoning_tokens") is not None:
+            return details["reasoning_tokens"]
+        return len(self.reasoning_logprobs) or None
+
+    @property
+    def cached_tokens(self) -> Optional[int]:
+        """Prompt tokens the server had cached (usage.prompt_tokens_details.cached_tokens)."""
+        details = getattr(self.usage, "prompt_tokens_details", None) or {}
+        return details.get("cached_tokens")
+
+    @property
+    def prediction_tokens(self) -> tuple:
+        """(accepted, rejected) predicted-output tokens, when a prediction was sent and the server says."""
+        details = getattr(self.usage, "completion_tokens_details", None) or {}
+        return details.get("accepted_prediction_tokens"), details.get("rejected_prediction_tokens")
+
     @property
     def ttft(self) -> Optional[float]:
         """Seconds from sending the request to the first visible token (client side)."""
@@ -149,15 +200,26 @@ class Result:
 
     @property
     def tokens_per_second(self) -> Optional[float]:
-        """Completion tokens over the time from the first token to the end, as the client saw it."""
+        """Completion tokens per second, measured as `rate_basis` says: over the stream as the client saw it
+        (first token to the end), else from the server's own completion time, else over the whole call."""
+        return self._rate()[0]
+
+    @property
+    def rate_basis(self) -> Optional[str]:
+        """How tokens_per_second was measured: "stream", "server" or "whole call" (None: no figure)."""
+        return self._rate()[1]
+
+    def _rate(self) -> tuple:
         n = self.completion_tokens
-        if not n or self.t_first_token is None or self.t_done is None:
-            return None
-        span = self.t_done - self.t_first_token
-        if span <= 0 or n < 2:
-            ti = self.time_info
-            return n / ti.completion_time if ti is not None and ti.completion_time else None
-        return (n - 1) / span
+        if not n or self.t_done is None:
+            return None, None
+        if self.streamed and self.t_first_token is not None and n >= 2 and self.t_done > self.t_first_token:
+            return (n - 1) / (self.t_done - self.t_first_token), "stream"
+        ti = self.time_info
+        if ti is not None and ti.completion_time:
+            return n / ti.completion_time, "server"
+        span = self.t_done - self.t_sent
+        return (n / span, "whole call") if span > 0 else (None, None)
 
     def to_row(self) -> Dict[str, Any]:
         """One history row: plain values only (JSON text for nested ones), never the API key."""
@@ -171,10 +233,14 @@ class Result:
             "tool_calls": json.dumps(self.tool_calls, ensure_ascii=False) if self.tool_calls else None,
             "finish_reason": self.finish_reason, "status": self.status, "error": self.error,
             "prompt_tokens": getattr(u, "prompt_tokens", None), "completion_tokens": self.completion_tokens,
+            "cached_tokens": self.cached_tokens, "reasoning_tokens": self.reasoning_tokens, "cost_usd": self.cost_usd,
+            "model_source": self.model_source,
             "total_tokens": getattr(u, "total_tokens", None),
             "queue_time": getattr(ti, "queue_time", None), "prompt_time": getattr(ti, "prompt_time", None),
             "completion_time": getattr(ti, "completion_time", None), "total_time": getattr(ti, "total_time", None),
             "ttft": self.ttft, "duration": self.duration, "tokens_per_second": self.tokens_per_second,
+            "rate_basis": self.rate_basis,
+            "raw_tokens": json.dumps(self.raw_tokens) if self.raw_tokens else None,
             "ratelimit_remaining_requests": getattr(rl, "remaining_requests_day", None),
             "ratelimit_remaining_tokens": getattr(rl, "remaining_tokens_minute", None),
             "logprobs": _compact_logprobs(self.token_logprobs), "cell_id": self.cell_id,
@@ -202,8 +268,12 @@ class Result:
 
     def __repr__(self) -> str:
         text = self.text if len(self.text) <= 60 else self.text[:57] + "..."
+        summary = ""
+        if self.token_logprobs or self.reasoning_logprobs:  # the line a terminal --logprobs cell prints
+            from ..display import logprobs_summary
+            summary = f" logprobs=[{logprobs_summary(self)}]"
         return (f"<Result {self.status} {self.endpoint} model={self.model!r} tokens={self.completion_tokens} "
-                f"finish={self.finish_reason!r} text={text!r}>")
+                f"finish={self.finish_reason!r} text={text!r}{summary}>")
 
     def __str__(self) -> str:
         return self.text

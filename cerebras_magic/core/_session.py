@@ -15,7 +15,8 @@ from typing import Any, Iterable, Mapping, Optional
 
 from .. import _errors as E
 from ._ask import Ask, resolve_schema, schema_class, with_system
-from ._params import PARAMS
+from ._catalog import Catalog
+from ._params import BY_NAME, PARAMS
 from ._result import Result
 
 _UNSET = object()
@@ -83,6 +84,8 @@ class Session:
         self.defaults: dict = {p.name: None for p in PARAMS}
         self.defaults["stream"] = True
         self.conversations: dict = {}
+        self.catalog = Catalog()              # what each server offers: model ids, prices, limits
+        self.limits: dict = {}                # base URL -> the latest x-ratelimit-* figures, as seen
         self.namespace: Optional[Mapping] = None   # None: the running IPython's user namespace
         self._history = None
         self._history_path = history_path
@@ -163,12 +166,16 @@ class Session:
     # -- the request ---------------------------------------------------------------------------
     def prepare(self, ask: Ask, client=None) -> Ask:
         """The Ask as it will be sent: values checked, defaults filled, the conversation and system prompt
-        applied, the model named. Raises ParameterError naming what the user typed (or the %config trait).
-        An Ask that was prepared already (a replay) is only checked: nothing is filled in again."""
+        applied, the model named (and checked against the server's list). Raises ParameterError naming
+        what the user typed (or the %config trait). An Ask that was prepared already (a replay) is only
+        checked: nothing is filled in again."""
+        return self._prepare(ask, client or self.client(ask.backend))[0]
+
+    def _prepare(self, ask: Ask, client) -> tuple:
+        """(the Ask as sent, why its model: None when the user named it)."""
         ask = ask.check()
         if ask.resolved:
-            return ask
-        client = client or self.client(ask.backend)
+            return ask, None
         params = {}
         for p in PARAMS:
             if ask.endpoint not in p.endpoints:
@@ -178,7 +185,13 @@ class Session:
                 value = p.check(self.defaults[p.name], "config")
             if value is not None:
                 params[p.name] = value
-        params["model"] = params.get("model") or client.default_model
+        why = None if ask.params.get("model") else "configured default" if params.get("model") else None
+        if not params.get("model"):
+            params["model"], why = self.catalog.default_model(client)
+        if params["model"] is None:
+            raise E.ParameterError(f"{client.base_url} lists no models: name one with "
+                                   f"{BY_NAME['model'].shown_as(ask.source)}")
+        self.catalog.check(client, params["model"], BY_NAME["model"].shown_as(ask.source if why is None else "config"))
         system = params.pop("system", None)
         messages = None
         if ask.endpoint == "chat":
@@ -195,7 +208,7 @@ class Session:
             schema = resolve_schema(schema, self.user_namespace(), shown)
         stream = self.defaults["stream"] if ask.stream is None else ask.stream
         return dataclasses.replace(ask, params=params, messages=messages, schema=schema, stream=bool(stream),
-                                   resolved=True)
+                                   resolved=True), why
 
     def user_namespace(self) -> Mapping:
         """Where names typed by the user (a --schema class) are looked up: the running IPython's namespace."""
@@ -214,6 +227,24 @@ class Session:
         sent = self.prepare(ask, client)
         kind, first, params, extra = sent.wire()
         return client.dump_request(kind, first, stream=sent.stream, extra_body=extra or None, **params)
+
+    def estimate(self, ask: Ask) -> dict:
+        """Before sending: about how many prompt tokens (4 characters a token: a rough rule), the most
+        completion tokens, the rate-limit charge (Cerebras charges prompt + max tokens up front) and the
+        most it can cost, from the catalogue's prices. Unknown figures are None."""
+        client = self.client(ask.backend)
+        sent = self.prepare(ask, client)
+        kind, first, params, extra = sent.wire()
+        text = json.dumps(first, ensure_ascii=False) if kind == "chat" else str(first)
+        prompt = max(1, round(len(text) / 4))
+        model = sent.get("model")
+        most = sent.get("max_tokens") or self.catalog.max_completion(client, model)
+        from types import SimpleNamespace
+        usage = SimpleNamespace(prompt_tokens=prompt, completion_tokens=most, prompt_tokens_details=None)
+        return {"model": model, "prompt_tokens": prompt, "max_tokens": most,
+                "from_catalogue": sent.get("max_tokens") is None and most is not None,
+                "charge": prompt + most if most else None,
+                "cost_usd": self.catalog.cost(client, model, usage) if most else None}
 
     def run(self, ask: Ask, *, observers: Iterable = (), errors: str = "raise", cancel: Optional[Cancel] = None,
             cell_id: Optional[str] = None, replay_of: Optional[str] = None) -> Result:
@@ -292,6 +323,15 @@ class Session:
         return found
 
 
+def assistant_turn(r: Result) -> dict:
+    """The answer as the next request's assistant message: a reasoning model's thinking goes back in
+    `reasoning`, the field Cerebras reads (it refuses `reasoning_content` with a 400)."""
+    turn = {"role": "assistant", "content": r.text}
+    if r.reasoning:
+        turn["reasoning"] = r.reasoning
+    return turn
+
+
 def _close(live) -> None:
     if live is not None:
         live.close()
@@ -306,13 +346,15 @@ class _Call:
         self.result = Result(endpoint=ask.endpoint, prompt=ask.prompt_text, source=ask.source, cell_id=cell_id,
                              model=ask.get("model") or "", replay_of=replay_of)
         self.sent: Optional[Ask] = None
+        self.client = None
 
     def begin(self, asynchronous: bool = False):
         client = self.session.client(self.ask.backend, asynchronous=asynchronous)
         self.result.backend = client.label
-        sent = self.sent = self.session.prepare(self.ask, client)
+        sent, why = self.session._prepare(self.ask, client)
+        self.sent, self.client = sent, client
         r = self.result
-        r.ask, r.model = sent, sent.get("model")
+        r.ask, r.model, r.model_source = sent, sent.get("model"), why
         r.system = sent.messages[0]["content"] if sent.messages and sent.messages[0].get("role") == "system" else None
         kind, first, params, extra = sent.wire()
         r.messages = first if kind == "chat" else []
@@ -362,14 +404,19 @@ class _Call:
         if sent is None or sent.endpoint != "chat" or not sent.conversation or not r.text:
             return
         convo = self.session.conversation(sent.conversation)
-        convo.messages = sent.sent_messages() + [{"role": "assistant", "content": r.text}]
+        convo.messages = sent.sent_messages() + [assistant_turn(r)]
 
     def _end(self) -> None:
+        r = self.result
+        if self.client is not None and r.usage is not None:
+            r.cost_usd = self.session.catalog.cost(self.client, r.model, r.usage)
+        if self.client is not None and r.ratelimit is not None:
+            self.session.limits[self.client.base_url] = (r.started_at, r.ratelimit)
         try:
             for ob in self.observers:
-                ob.finish(self.result)
+                ob.finish(r)
         finally:
-            self.session.history.append(self.result.to_row())
+            self.session.history.append(r.to_row())
 
     def _parse_structured(self) -> None:
         """Fill `result.parsed`, or raise ResponseFormatError (the text stays on the Result)."""

@@ -9,25 +9,39 @@ Unknown keys (fields added by later issues) become real columns: the table is wi
 Keys are lower-cased (SQLite column names ignore case) and any key named like an API key or an
 authorization header is dropped, as defence in depth. pandas is imported only inside `to_dataframe()`,
 to keep `%load_ext cerebras_magic` cheap.
+
+A broken store never costs the user the answer. A failed write keeps its row in memory (`rows()`,
+`to_dataframe(all_sessions=True)`), says why in one HistoryWarning line per problem (_store_faults.py), and
+the held rows go in, in order and once, with the next write that works (one line says so). Another
+process's lock is waited for BUSY_TIMEOUT_S only: kernels hold it for microseconds, and a cell must not
+freeze for SQLite's usual 5 s over its history. While a problem lasts appends retry at most every
+RETRY_AFTER_S, so a batch does not pay the wait per row; `flush()` retries now, and exit flushes too. A
+corrupt file is never written or deleted: calls go to `<stem>.recovered-<time>.sqlite` beside it.
 """
 from __future__ import annotations
 
+import atexit
 import json
-import operator
 import os
 import pathlib
-import random
 import re
 import sqlite3
 import threading
 import time
 import uuid
-import warnings
+import weakref
 from typing import Any, Dict, List, Optional, Union
+
+from . import _store_faults as faults
+from ._store_faults import HistoryWarning  # noqa: F401  (public: the warning users filter)
+from ._store_frame import frame, records as _records
+from ._store_sql import quote as _quote, setup, table_columns as _table_columns
 
 TABLE = "history"
 SCHEMA_VERSION = 1
-BUSY_TIMEOUT_S = 5.0
+BUSY_TIMEOUT_S = 0.25       # how long the user's call waits for another process's write lock
+RETRY_AFTER_S = 2.0         # while the store fails, appends retry it at most this often
+EXIT_BUSY_TIMEOUT_S = 5.0   # the flush at exit may wait longer: no cell is waiting for it
 
 # Known columns, in Result.to_row() order, with their SQLite types; session_id comes last.
 COLUMNS: Dict[str, str] = {
@@ -35,21 +49,17 @@ COLUMNS: Dict[str, str] = {
     "model": "TEXT", "prompt": "TEXT", "system": "TEXT", "messages": "TEXT", "params": "TEXT",
     "response": "TEXT", "reasoning": "TEXT", "tool_calls": "TEXT", "finish_reason": "TEXT",
     "status": "TEXT", "error": "TEXT",
-    "prompt_tokens": "INTEGER", "completion_tokens": "INTEGER", "total_tokens": "INTEGER",
+    "prompt_tokens": "INTEGER", "completion_tokens": "INTEGER", "cached_tokens": "INTEGER",
+    "reasoning_tokens": "INTEGER", "total_tokens": "INTEGER", "cost_usd": "REAL", "model_source": "TEXT",
     "queue_time": "REAL", "prompt_time": "REAL", "completion_time": "REAL", "total_time": "REAL",
-    "ttft": "REAL", "duration": "REAL", "tokens_per_second": "REAL",
+    "ttft": "REAL", "duration": "REAL", "tokens_per_second": "REAL", "rate_basis": "TEXT", "raw_tokens": "TEXT",
     "ratelimit_remaining_requests": "INTEGER", "ratelimit_remaining_tokens": "INTEGER",
     "logprobs": "TEXT", "cell_id": "TEXT", "request": "TEXT", "replay_of": "TEXT", "session_id": "TEXT",
 }
-NUMERIC_COLUMNS = frozenset(name for name, kind in COLUMNS.items() if kind in ("INTEGER", "REAL"))
 
 _SECRET_KEY = re.compile(r"api[_-]?key|authori[sz]ation", re.IGNORECASE)
 _PLAIN_TYPES = (str, int, float, bytes, type(None))
 _DEFAULT = object()  # "use default_path()", distinct from an explicit None (memory only)
-
-
-class HistoryWarning(UserWarning):
-    """The history file could not be used; rows are kept in memory instead."""
 
 
 def default_path() -> Optional[pathlib.Path]:
@@ -60,10 +70,6 @@ def default_path() -> Optional[pathlib.Path]:
     if value.strip().lower() in ("", "none"):
         return None
     return pathlib.Path(value).expanduser()
-
-
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def _plain(value: Any) -> Any:
@@ -80,7 +86,8 @@ def _plain(value: Any) -> Any:
 class History:
     """This session's calls (in memory) backed by a shared SQLite store (all sessions, all kernels)."""
 
-    def __init__(self, path: Union[str, os.PathLike, None] = _DEFAULT, session_id: Optional[str] = None):
+    def __init__(self, path: Union[str, os.PathLike, None] = _DEFAULT, session_id: Optional[str] = None, *,
+                 busy_timeout: float = BUSY_TIMEOUT_S, retry_after: float = RETRY_AFTER_S):
         if path is _DEFAULT:
             path = default_path()
         self.path: Optional[pathlib.Path] = None if path is None else pathlib.Path(path).expanduser()
@@ -90,12 +97,17 @@ class History:
         self._columns: frozenset = frozenset()  # the table's columns, as this connection last saw them
         self._conn: Optional[sqlite3.Connection] = None
         self._conn_pid: Optional[int] = None
-        self._warned = False
+        self.busy_timeout, self.retry_after = float(busy_timeout), float(retry_after)
+        self._problem: Optional[str] = None  # the kind of the store's current problem, said once
+        self._retry_at = 0.0                 # time.monotonic() before which appends do not retry
+        self._corrupt: Optional[pathlib.Path] = None  # the user's file, once found corrupt (path moved on)
+        self._at_exit = False
         self._lock = threading.RLock()
 
     # -- public ------------------------------------------------------------------------------------
     def append(self, row: dict) -> None:
-        """Keep one call's row and commit it (with any earlier unsaved rows) before returning."""
+        """Keep one call's row and commit it (with any held rows) before returning; if the store fails, the
+        row is held in memory (one warning line) and written by a later append, flush() or at exit."""
         clean = {}
         for key, value in row.items():
             key = str(key).lower()  # SQLite column names ignore case: "Foo" and "foo" are one column
@@ -107,12 +119,21 @@ class History:
             if self.path is None:
                 return
             self._unsaved.append(clean)
-            try:
-                self._write(self._unsaved)
-                self._unsaved.clear()
-            except Exception as exc:  # a history problem must never break the user's call
-                self._drop_connection()
-                self._warn(exc)
+            if self._problem is None or time.monotonic() >= self._retry_at:
+                self._save(fresh=1)
+
+    def flush(self, timeout: Optional[float] = None) -> bool:
+        """Write the rows held since the store failed, now (waiting up to `timeout` s, default busy_timeout,
+        for another process's lock). True when no row is held any more."""
+        with self._lock:
+            if self.path is not None and self._unsaved:
+                self._save(timeout=timeout)
+            return not self._unsaved
+
+    @property
+    def unsaved(self) -> int:
+        """How many of this session's rows are held in memory, not yet in the store."""
+        return len(self._unsaved)
 
     def rows(self) -> List[dict]:
         """This session's rows, oldest first (copies: editing them changes nothing)."""
@@ -125,16 +146,17 @@ class History:
             for row in reversed(self._rows):
                 if row.get("id") == row_id:
                     return dict(row)
-            if self.path is None or not self.path.exists():
+            if self.path is None:
                 return None
             try:
+                if not self.path.exists():
+                    return None
                 cursor = self._connect().execute(f"SELECT * FROM {TABLE} WHERE id = ? ORDER BY rowid DESC LIMIT 1",
                                                  (row_id,))
                 found = cursor.fetchone()
                 return None if found is None else dict(zip([d[0] for d in cursor.description], found))
             except (sqlite3.Error, OSError) as exc:
-                self._drop_connection()
-                self._warn(exc)
+                self._failed(exc)
                 return None
 
     def __len__(self) -> int:
@@ -159,13 +181,13 @@ class History:
         `n` keeps the last n rows.
         """
         if n is not None and n <= 0:
-            return _frame(list(COLUMNS), [])
+            return frame(list(COLUMNS), [], COLUMNS)
         if all_sessions and self.path is not None:
-            return _frame(*self._read_store(n))
+            return frame(*self._read_store(n), COLUMNS)
         with self._lock:
             rows = self._rows[-n:] if n else list(self._rows)
         names = list(COLUMNS) + _new_keys(rows, COLUMNS)
-        return _frame(names, _records(rows, names))
+        return frame(names, _records(rows, names), COLUMNS)
 
     # -- storage -----------------------------------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
@@ -175,32 +197,85 @@ class History:
         self._conn = None  # a connection inherited through fork() must not be used by the child
         self.path.parent.mkdir(parents=True, exist_ok=True)
         # timeout= is SQLite's busy timeout: other kernels' writes are waited for, not reported as "locked".
-        conn = sqlite3.connect(str(self.path), timeout=BUSY_TIMEOUT_S, isolation_level=None,
+        conn = sqlite3.connect(str(self.path), timeout=self.busy_timeout, isolation_level=None,
                                check_same_thread=False)
         try:
-            _setup(conn)
-            self._columns = _table_columns(conn)
+            setup(conn, TABLE, COLUMNS, SCHEMA_VERSION, self.busy_timeout)
+            self._columns = _table_columns(conn, TABLE)
         except BaseException:
             conn.close()
             raise
         self._conn, self._conn_pid = conn, os.getpid()
         return conn
 
-    def _write(self, rows: List[dict]) -> None:
-        conn = self._connect()
-        for key in _new_keys(rows, self._columns):
-            self._add_column(conn, key)
-        conn.execute("BEGIN IMMEDIATE")
+    def _save(self, fresh: int = 0, timeout: Optional[float] = None) -> None:
+        """Commit the unsaved rows (the last `fresh` of them just appended); on failure keep them and say why."""
         try:
-            for row in rows:
-                names = ", ".join(_quote(k) for k in row)
-                marks = ", ".join("?" * len(row))
-                conn.execute(f"INSERT INTO {TABLE} ({names}) VALUES ({marks})", tuple(row.values()))
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
+            self._write(self._unsaved, timeout)
+        except Exception as exc:  # a history problem must never break the user's call
+            self._failed(exc)
+            return
+        held = len(self._unsaved) - fresh
+        self._unsaved.clear()
+        if self._problem is not None:
+            self._problem = None
+            if held > 0:
+                faults.notify(faults.back(self.path, held))
+
+    def _write(self, rows: List[dict], timeout: Optional[float] = None) -> None:
+        conn = self._connect()
+        if timeout is not None:
+            conn.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+        try:
+            for key in _new_keys(rows, self._columns):
+                self._add_column(conn, key)
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for row in rows:
+                    names = ", ".join(_quote(k) for k in row)
+                    marks = ", ".join("?" * len(row))
+                    conn.execute(f"INSERT INTO {TABLE} ({names}) VALUES ({marks})", tuple(row.values()))
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+        finally:
+            if timeout is not None:  # an explicit flush's longer wait must not outlive it
+                self._drop_connection()
+
+    def _failed(self, exc: BaseException) -> None:
+        """The store failed: drop the connection, hold the rows, say so once per problem (kind)."""
+        self._drop_connection()
+        kind, cause = faults.diagnose(exc)
+        self._retry_at = time.monotonic() + self.retry_after
+        if not self._at_exit:
+            self._at_exit = True
+            atexit.register(_flush_at_exit, weakref.ref(self))
+        if kind == "corrupt" and self._corrupt is None:
+            self._move_from_corrupt(cause)
+        elif kind != self._problem:
+            self._problem = kind
+            faults.notify(faults.problem(kind, self.path, cause))
+
+    def _move_from_corrupt(self, cause: str) -> None:
+        """Leave the corrupt file as it is; carry on in a recovered store beside it (or in memory)."""
+        self._corrupt = corrupt = self.path
+        error = ""
+        for candidate in (faults.recovered_path(corrupt), faults.fresh_recovered_path(corrupt)):
+            self.path = candidate
+            try:
+                self._write(self._unsaved)
+                self._unsaved.clear()
+                self._problem = None
+                break
+            except Exception as exc:
+                self._drop_connection()
+                kind, error = faults.diagnose(exc)
+                self._problem = kind
+                if kind != "corrupt":
+                    break
+        faults.notify(faults.moved(corrupt, cause, self.path, error))
 
     def _add_column(self, conn: sqlite3.Connection, key: str) -> None:
         """Widen the table for a new key; another process may have just done it, which is fine."""
@@ -209,22 +284,23 @@ class History:
         except sqlite3.OperationalError as exc:
             if "duplicate column" not in str(exc).lower():
                 raise
-        self._columns = _table_columns(conn)
+        self._columns = _table_columns(conn, TABLE)
 
     def _read_store(self, n: Optional[int]):
         """(column names, row tuples) of every stored row, with one query, plus this session's unsaved rows."""
         with self._lock:
+            if self._unsaved and time.monotonic() >= self._retry_at:
+                self._save()
             unsaved, names, records = list(self._unsaved), list(COLUMNS), []
-            if self.path.exists():
-                try:
+            try:
+                if self.path.exists():
                     last = f" WHERE rowid IN (SELECT rowid FROM {TABLE} ORDER BY rowid DESC LIMIT {int(n)})" if n else ""
                     cursor = self._connect().execute(f"SELECT * FROM {TABLE}{last} ORDER BY rowid")
                     records = cursor.fetchall()
                     names = [d[0] for d in cursor.description]
-                except (sqlite3.Error, OSError) as exc:
-                    self._drop_connection()
-                    self._warn(exc)
-                    unsaved = list(self._rows)  # the store is unreadable: this session is all we have
+            except (sqlite3.Error, OSError) as exc:
+                self._failed(exc)
+                unsaved = list(self._rows)  # the store is unreadable: this session is all we have
         if unsaved:
             added = _new_keys(unsaved, names)
             if added:
@@ -245,12 +321,6 @@ class History:
                     pass
             self._conn = None
 
-    def _warn(self, exc: BaseException) -> None:
-        if not self._warned:
-            self._warned = True
-            warnings.warn(f"cerebras_magic history: cannot use {self.path} ({type(exc).__name__}: {exc}); "
-                          f"keeping calls in memory only", HistoryWarning, stacklevel=3)
-
     def __repr__(self) -> str:
         return f"<History session={self.session_id[:8]} rows={len(self._rows)} path={self.path}>"
 
@@ -265,60 +335,11 @@ def _new_keys(rows: List[dict], known) -> List[str]:
     return list(seen)
 
 
-def _setup(conn: sqlite3.Connection) -> None:
-    """WAL mode and the table. Several kernels may create the same file at once: switching to WAL takes an
-    exclusive lock, and SQLite may answer "locked" there without waiting, so that step is retried briefly."""
-    for attempt in range(100):
+def _flush_at_exit(ref) -> None:
+    history = ref()
+    if history is not None and history._unsaved:
         try:
-            if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
-                conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = NORMAL")
-            columns = ", ".join(f"{_quote(name)} {kind}" for name, kind in COLUMNS.items())
-            conn.execute(f"CREATE TABLE IF NOT EXISTS {TABLE} ({columns})")
-            if conn.execute("PRAGMA user_version").fetchone()[0] == 0:
-                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-            return
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) or attempt == 99:
-                raise
-            time.sleep(0.02 + 0.03 * random.random())
+            history.flush(EXIT_BUSY_TIMEOUT_S)
+        except Exception:  # at exit there is no one to tell but the line flush() already printed
+            pass
 
-
-def _table_columns(conn: sqlite3.Connection) -> frozenset:
-    return frozenset(r[1] for r in conn.execute(f"PRAGMA table_info({TABLE})"))
-
-
-def _records(rows: List[dict], names: List[str]) -> List[tuple]:
-    """Rows as tuples in `names` order (None for a missing key)."""
-    try:
-        return list(map(operator.itemgetter(*names), rows))
-    except KeyError:
-        return [tuple(map(row.get, names)) for row in rows]
-
-
-def _frame(names: List[str], records: List[tuple]):
-    """Build the DataFrame column-wise from one 2-D object array and give the known columns their dtypes."""
-    import numpy as np
-    import pandas as pd
-
-    table = np.empty((len(records), len(names)), dtype=object)
-    if records:
-        table[:] = records
-    position = {name: i for i, name in enumerate(names)}
-    ordered = list(COLUMNS) + [name for name in names if name not in COLUMNS]
-    missing = np.full(len(records), None, dtype=object)
-    data = {}
-    for name in ordered:
-        values = table[:, position[name]] if name in position else missing
-        if name == "started_at":
-            data[name] = pd.to_datetime(values, utc=True, format="ISO8601", errors="coerce")
-        elif name in NUMERIC_COLUMNS:
-            try:
-                floats = values.astype("float64")
-            except (TypeError, ValueError):
-                floats = pd.to_numeric(pd.Series(values), errors="coerce").to_numpy("float64")
-            # counts read as counts (25, not 25.0), still with a missing value where there is none
-            data[name] = pd.array(floats, dtype="Int64") if COLUMNS[name] == "INTEGER" else floats
-        else:
-            data[name] = pd.Series(values, dtype=object, copy=False)
-    return pd.DataFrame(data, columns=ordered, copy=False)

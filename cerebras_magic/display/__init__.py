@@ -5,10 +5,14 @@ untrusted text; every view escapes it through _escape.py.
     _cell.py     the cell renderer (bounded live updates, safe Markdown, the stats footer)
     _tokens.py   tokens regrouped into characters, the token table and its summary
     _heatmap.py  the static logprobs heat-map
+    _tables.py   the line commands' tables: models with their catalogue, rate limits
 """
 from __future__ import annotations
 
-from ._cell import LIVE_CHARS, CellRenderer, dry_run_bundle, final_bundle, live_text, logprobs_html, show
+from ._cell import (LIVE_CHARS, CellRenderer, dry_run_bundle, final_bundle, live_text, logprobs_html, logprobs_summary,
+                    show)
 from ._escape import html_text, plain
+from ._tables import limits_frame, models_frame
 
-__all__ = ["LIVE_CHARS", "CellRenderer", "dry_run_bundle", "final_bundle", "html_text", "live_text", "logprobs_html", "plain", "show"]
+__all__ = ["LIVE_CHARS", "CellRenderer", "dry_run_bundle", "final_bundle", "html_text", "limits_frame", "live_text",
+           "logprobs_html", "logprobs_summary", "models_frame", "plain", "show"]

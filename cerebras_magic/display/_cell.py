@@ -41,6 +41,16 @@ def live_text(text: str) -> str:
     return f"[… {cut:,} characters above; all of it shows when the answer ends]\n{text[cut:]}"
 
 
+def live_view(r) -> str:
+    """A call's live view: the answer's tail, and while a model is still only reasoning, its reasoning."""
+    if r.reasoning and not r.text:
+        return "Reasoning…\n" + live_text(r.reasoning)
+    if r.reasoning:
+        return (f"(reasoned for {len(r.reasoning):,} characters: shown above the answer when it ends)\n"
+                + live_text(r.text))
+    return live_text(r.text)
+
+
 def markdown_html(text: str) -> str:
     global _md
     if _md is None:
@@ -68,24 +78,33 @@ def _strip_fence(text: str) -> str:
     return m.group(1) if m else text
 
 
-def _num(x: Optional[float], fmt: str) -> Optional[str]:
-    return None if x is None else format(x, fmt)
-
-
 def footer_parts(r) -> list:
     """The stats line: model, tokens, TTFT, tokens/s, server time, finish reason, backend, status."""
     u = r.usage
     parts = [r.model or "?"]
+    if r.model_source:
+        parts[0] += f" ({r.model_source})"
     if u is not None and u.prompt_tokens is not None:
-        parts.append(f"{u.prompt_tokens:,} → {r.completion_tokens or 0:,} tokens")
+        cached = f" ({r.cached_tokens:,} cached)" if r.cached_tokens else ""
+        parts.append(f"{u.prompt_tokens:,}{cached} → {r.completion_tokens or 0:,} tokens")
     elif r.completion_tokens:
         parts.append(f"{r.completion_tokens:,} tokens")
+    if r.reasoning_tokens:
+        parts.append(f"{r.reasoning_tokens:,} reasoning")
+    accepted, rejected = r.prediction_tokens
+    if accepted is not None or rejected is not None:
+        parts.append(f"prediction: {accepted or 0:,} accepted, {rejected or 0:,} rejected")
     if r.ttft is not None:
         parts.append(f"TTFT {r.ttft * 1000:,.0f} ms")
-    if r.tokens_per_second:
-        parts.append(f"{r.tokens_per_second:,.0f} tok/s")
+    if r.tokens_per_second:  # a stream's rate is the client's own; otherwise say whose it is
+        basis = "" if r.rate_basis == "stream" else f" ({r.rate_basis})"
+        parts.append(f"{r.tokens_per_second:,.0f} tok/s{basis}")
+    if r.streamed is False and r.duration is not None:
+        parts.append(f"whole call {r.duration:.2f} s (not streamed)")
     if r.time_info is not None and r.time_info.total_time is not None:
         parts.append(f"server {r.time_info.total_time:.3f} s")
+    if r.cost_usd is not None:
+        parts.append(f"${r.cost_usd:,.6f}")
     if r.finish_reason:
         parts.append("finish: length (cut at max tokens)" if r.finish_reason == "length" else f"finish: {r.finish_reason}")
     if r.backend and "api.cerebras.ai" not in r.backend:
@@ -94,10 +113,18 @@ def footer_parts(r) -> list:
 
 
 def status_note(r) -> Optional[str]:
+    """What ended a call that did not end well (plain words: glyphs such as ⏹ are missing from common fonts)."""
     if r.status == "interrupted":
-        return "⏹ interrupted: partial answer kept"
+        if r.text:
+            return "Interrupted: partial answer kept."
+        return ("Interrupted while the model was reasoning: its reasoning so far is kept." if r.reasoning
+                else "Interrupted before any answer.")
     if r.status == "error":
-        return f"✖ {r.error}"
+        return f"Error: {r.error}"
+    if r.reasoning and not r.text and not r.tool_calls:  # gpt-oss can spend every token thinking
+        cut = " (cut at max tokens)" if r.finish_reason == "length" else ""
+        return (f"The model reasoned but gave no answer{cut}: raise --max-tokens or lower --reasoning-effort; "
+                "its reasoning is above.")
     return None
 
 
@@ -109,35 +136,58 @@ def final_bundle(r, fmt: str = "markdown", error_note: bool = True) -> dict:
     note = status_note(r) if error_note or r.status != "error" else None
     out = [STYLE, '<div class="cm-out">']
     if r.reasoning:
-        out.append(f"<details><summary>reasoning ({len(r.reasoning):,} chars)</summary><pre>"
+        size = f"{r.reasoning_tokens:,} tokens" if r.reasoning_tokens else f"{len(r.reasoning):,} characters"
+        out.append(f'<details class="cm-reasoning"><summary>reasoning ({size})</summary><pre>'
                    f"{html.escape(plain(r.reasoning))}</pre></details>")
     if r.text or not r.tool_calls:
         out.append(body_html(r.text, fmt))
     if r.tool_calls:
         out.append(f"<pre><code class=\"language-json\">{html.escape(json.dumps(r.tool_calls, indent=2, ensure_ascii=False))}</code></pre>")
+    if r.raw_tokens:
+        out.append(f"<details><summary>token ids ({len(r.raw_tokens):,})</summary><pre>"
+                   f"{html.escape(json.dumps(r.raw_tokens))}</pre></details>")
     if r.token_logprobs or r.reasoning_logprobs:
         out.append(logprobs_html(r))
     if note:
-        css = "cm-warn" if r.status == "interrupted" else "cm-err"
+        css = "cm-err" if r.status == "error" else "cm-warn"
         out.append(f'<div class="{css}">{html.escape(note)}</div>')
     warn = ' class="cm-warn"' if r.finish_reason == "length" else ""
     out.append(f'<div class="cm-foot"><span{warn}>{html.escape(foot)}</span></div></div>')
     text = plain(r.text) + ("\n" + note if note else "") + "\n── " + foot
-    if r.token_logprobs:
-        from ._heatmap import summary_text
-        text += "\n── " + summary_text(r.token_logprobs)
+    if r.raw_tokens:
+        text += f"\n── token ids: {json.dumps(r.raw_tokens)}"
+    if r.token_logprobs or r.reasoning_logprobs:
+        text += "\n── " + logprobs_summary(r)
     return {"text/html": "".join(out), "text/plain": text}
 
 
+def answer_label(r) -> str:
+    """The answer heat-map's label. A server may count the end-of-text token in usage but give it no
+    logprob (the local model does): the footer then says one token more than the heat-map, and this says why."""
+    counted = getattr(r, "completion_tokens", None)  # (a view of a history row has no usage)
+    if counted is None or getattr(r, "usage", None) is None:
+        return "answer tokens"
+    extra = counted - (r.reasoning_tokens or 0) - len(r.token_logprobs)
+    if extra > 0 and r.finish_reason == "stop" and r.endpoint == "chat":
+        return f"answer tokens (+{extra} end-of-text token{'s' if extra > 1 else ''} without a logprob, in the footer's count)"
+    return "answer tokens"
+
+
+def logprobs_summary(r) -> str:
+    """The one-line logprobs summary that repr(r), a terminal cell and the plain-text render all show."""
+    from ._heatmap import summary_text
+    return summary_text(r.token_logprobs, answer_label(r), reasoning=r.reasoning_logprobs or None)
+
+
 def logprobs_html(r, scale: str = "absolute", top: int = 5, reasoning: bool = True) -> str:
-    """The heat-map of a Result's tokens, and of its reasoning tokens apart (collapsed)."""
-    from ._heatmap import heatmap_html
+    """The answer's heat-map, then the reasoning's in its own collapsed section under its one-line numbers:
+    two summaries, so the answer's counts only answer tokens."""
+    from ._heatmap import heatmap_html, section_html
     parts = []
     if r.token_logprobs:
-        parts.append(heatmap_html(r.token_logprobs, scale=scale, top=top, label="answer tokens"))
+        parts.append(heatmap_html(r.token_logprobs, scale=scale, top=top, label=answer_label(r)))
     if reasoning and r.reasoning_logprobs:
-        parts.append("<details><summary>reasoning tokens</summary>"
-                     + heatmap_html(r.reasoning_logprobs, scale=scale, top=top, label="reasoning tokens") + "</details>")
+        parts.append(section_html(r.reasoning_logprobs, "reasoning tokens", scale=scale, top=top))
     return "".join(parts)
 
 
@@ -151,6 +201,7 @@ class CellRenderer:
         self._last = self._opened = 0.0
         self._sent = 0
         self._note: Optional[str] = None
+        self._answering = False
         self._terminal = _is_terminal()
 
     def note(self, text: str) -> None:
@@ -166,32 +217,43 @@ class CellRenderer:
         if not self.stream and not note:
             return
         from IPython.display import display
-        self.handle = display({"text/plain": f"({note})" if note else ""}, raw=True, display_id=True)
+        # the view opens empty, as the saved notebook holds it once emptied (nbval compares outputs as they
+        # were created, and ignores updates); a note is an update, so it never stays in the saved output
+        self.handle = display({"text/plain": ""}, raw=True, display_id=True)
         self._opened, self._sent = time.monotonic(), 1
+        if note:
+            self.handle.update({"text/plain": note}, raw=True)
 
     def update(self, result, new: str) -> None:
         if self._terminal:
+            if result.new_reasoning:  # dim, so the answer stands apart from the thinking
+                sys.stdout.write(f"\x1b[2m{plain(result.new_reasoning)}\x1b[0m")
             if new:
+                if result.reasoning and not self._answering:
+                    sys.stdout.write("\n\n")
+                self._answering = True
                 sys.stdout.write(plain(new))
+            if new or result.new_reasoning:
                 sys.stdout.flush()
             return
         now = time.monotonic()
-        if self.handle is None or not new or now - self._last < self.interval:
+        if self.handle is None or not (new or result.new_reasoning) or now - self._last < self.interval:
             return
         # The first text shows at once; later ones also keep the whole cell, with the two messages that
         # close it, within 1 + 2 x rate messages per second (short, fast streams otherwise overshoot).
         if self._sent == 1 or self._sent + 3 <= 1 + 2 * self.rate * (now - self._opened):
             self._last = now
             self._sent += 1
-            self.handle.update({"text/plain": live_text(result.text)}, raw=True)
+            self.handle.update({"text/plain": live_view(result)}, raw=True)
 
     def finish(self, result) -> None:
         if self._terminal:
             if result.status == "error" and not result.text:
                 return
             note = status_note(result) if result.status != "error" else None
+            summary = ("\n── " + logprobs_summary(result)) if result.token_logprobs or result.reasoning_logprobs else ""
             sys.stdout.write(("" if self.stream else plain(result.text)) + ("\n" + note if note else "")
-                             + "\n── " + " · ".join(footer_parts(result)) + "\n")
+                             + "\n── " + " · ".join(footer_parts(result)) + summary + "\n")
             return
         from IPython.display import display
         if self.handle is not None:
@@ -206,9 +268,10 @@ def _is_terminal() -> bool:
     return type(shell).__name__ == "TerminalInteractiveShell"
 
 
-def dry_run_bundle(request: dict) -> dict:
+def dry_run_bundle(request: dict, estimate: Optional[dict] = None) -> dict:
     """--dry-run: the request as readable JSON and as the equivalent curl command (the key as an environment
-    variable, never its value), with the JSON itself for front ends that show a tree."""
+    variable, never its value), with the JSON itself for front ends that show a tree; then the estimate of
+    tokens, rate-limit charge and cost."""
     body = json.dumps(request["json"], indent=2, ensure_ascii=False)
     headers = {k: v for k, v in request["headers"].items() if k.lower() not in ("authorization", "accept", "user-agent")}
     curl = [f"curl -sS {_sh(request['url'])}"]
@@ -218,11 +281,25 @@ def dry_run_bundle(request: dict) -> dict:
                                                                       f"-d {_sh(json.dumps(request['json'], ensure_ascii=False))}"]
     curl_text = " \\\n  ".join(curl)
     head = f"{request['method']} {request['url']}"
-    text = f"{head}\n{body}\n\n# the same request with curl:\n{curl_text}"
+    guess = _estimate_line(estimate) if estimate else ""
+    text = f"{head}\n{body}\n\n# the same request with curl:\n{curl_text}" + (f"\n\n# {guess}" if guess else "")
     page = (f'{STYLE}<div class="cm-out"><div class="cm-foot">dry run: nothing was sent · {html.escape(head)}</div>'
             f'<pre><code class="language-json">{html.escape(body)}</code></pre>'
-            f'<details><summary>as curl</summary><pre>{html.escape(curl_text)}</pre></details></div>')
+            f'<details><summary>as curl</summary><pre>{html.escape(curl_text)}</pre></details>'
+            + (f'<div class="cm-foot">{html.escape(guess)}</div>' if guess else "") + "</div>")
     return {"text/plain": text, "text/html": page, "application/json": request}
+
+
+def _estimate_line(e: dict) -> str:
+    """About this request before it is sent: tokens, the rate-limit charge, the most it can cost."""
+    parts = [f"estimate: ≈{e['prompt_tokens']:,} prompt tokens (4 characters a token)"]
+    if e.get("max_tokens"):
+        whose = " (the model's maximum: no --max-tokens)" if e.get("from_catalogue") else ""
+        parts.append(f"at most {e['max_tokens']:,} completion tokens{whose}")
+        parts.append(f"rate-limit charge ≈{e['charge']:,} tokens (prompt + max tokens, charged up front)")
+    if e.get("cost_usd") is not None:
+        parts.append(f"at most ${e['cost_usd']:,.6f}")
+    return " · ".join(parts)
 
 
 def _sh(text: str) -> str:

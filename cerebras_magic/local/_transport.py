@@ -5,8 +5,9 @@ that format in-process lets the offline path run exactly the code the online one
 wire (Cerebras-shaped JSON and SSE); _requests.py checks requests, _engine.py runs the model and
 _sampling.py generates (logprobs there are the model's own distribution).
 
-Decisions: any model id is accepted (cells written for Cerebras keep working) and responses name
-MODEL_ID; `GET /v1/models/{id}` knows only MODEL_ID. A chat response_format of json_object or json_schema
+Decisions: the one model id is MODEL_ID; any other gets the 404 model_not_found Cerebras sends (a cell
+that names a Cerebras model is told so, in one line listing what is offered, rather than answered by
+another model under its name). A chat response_format of json_object or json_schema
 is followed with llama.cpp's grammar sampler, so the answer parses unless max tokens cut it ("length").
 time_info counts compute: the model load and lock waits are queue_time; time a reader spends between
 reads is not counted. One model serves all requests a token at a time, so open streams take turns.
@@ -206,7 +207,10 @@ class LocalTransport(httpx.BaseTransport, httpx.AsyncBaseTransport):
                 raise HTTPError(404, wire.NOT_FOUND_ROUTE)
             if method != "POST":
                 raise HTTPError(405, wire.METHOD_NOT_ALLOWED)
-            return _Job(self, self.model(), kind, validate(kind, raw), arrived)
+            body = validate(kind, raw)
+            if body["model"] != MODEL_ID:  # as Cerebras: an id it does not serve is a 404, not another model
+                raise HTTPError(404, wire.MODEL_NOT_FOUND)
+            return _Job(self, self.model(), kind, body, arrived)
         except HTTPError as exc:
             return httpx.Response(exc.status, json=exc.body)
 

@@ -10,6 +10,7 @@ on first use.
 from __future__ import annotations
 
 import json
+import re
 from typing import Optional
 
 from IPython.core.error import UsageError
@@ -23,7 +24,7 @@ from ..core._params import PARAMS, unescape
 from ..core._template import interpolate as fill_template
 
 FORMATS = ("markdown", "text", "code", "json")
-COMMANDS = ("models", "history", "reset", "key", "playground", "rerun")
+COMMANDS = ("models", "history", "reset", "key", "playground", "rerun", "limits")
 # what %cerebras history shows (cm.history() has every column)
 HISTORY_VIEW = ("started_at", "source", "model", "prompt", "status", "finish_reason", "completion_tokens", "ttft",
                 "tokens_per_second", "error")
@@ -98,20 +99,21 @@ class Cerebras(Magics):
 
     @session.setter
     def session(self, session) -> None:
+        """Attach to a session: the traits set by %config (or a config file) become its settings; the
+        session's own settings stay for the others (`cm.configure(model=...)` before %load_ext holds)."""
         self._session = session
-        session.configure(**{name: getattr(self, name) for name in _SESSION_TRAITS})
+        session.configure(**{name: getattr(self, name) for name in _SESSION_TRAITS
+                             if getattr(self, name) != self.trait_defaults(name)})
         if self.history_path is not None:
             session.configure(history_path=self.history_path or None)
 
     @observe(*_SESSION_TRAITS)
     def _setting_changed(self, change):
-        if self._session is not None:
-            self._session.configure(**{change["name"]: change["new"]})
+        self.session.configure(**{change["name"]: change["new"]})  # the panel reads them there too
 
     @observe("history_path")
     def _history_path_changed(self, change):
-        if self._session is not None:
-            self._session.configure(history_path=change["new"] or None)
+        self.session.configure(history_path=change["new"] or None)
 
     @magic_arguments()
     @argument("words", nargs="*", help="A one-line prompt for %%cerebras, or a command: " + ", ".join(COMMANDS))
@@ -123,6 +125,8 @@ class Cerebras(Magics):
     @argument("--json", action="store_true", help="Ask for a JSON object; the parsed value is in result.parsed.")
     @argument("--schema", metavar="NAME", help="A pydantic model class in your namespace: strict JSON schema output.")
     @argument("--param", action="append", metavar="KEY=JSON", help="Send any other API field, e.g. --param 'n=2'.")
+    @argument("--predict", metavar="VAR", help="Predicted output: the text in this variable (most of the answer, "
+              "e.g. code to edit); the footer says how many predicted tokens were accepted.")
     @argument("-o", "--out", metavar="VAR", help="Store the Result in this variable.")
     @argument("--format", choices=FORMATS, help="Render as markdown, text, code or json.")
     @argument("--no-stream", action="store_true", help="Wait for the whole answer instead of streaming.")
@@ -177,8 +181,17 @@ class Cerebras(Magics):
         from ..core import Ask
         return Ask(prompt=prompt, endpoint="completion" if args.completion else "chat", params=params,
                    conversation=args.new or args.chat, new=bool(args.new), json=args.json, schema=args.schema,
-                   extra=_extra_fields(args.param), stream=False if args.no_stream else None, backend=args.backend,
+                   extra=self._extra_fields(args), stream=False if args.no_stream else None, backend=args.backend,
                    source="magic")
+
+    def _extra_fields(self, args) -> dict:
+        """Fields with no parameter of their own: --param KEY=JSON, and --predict VAR's prediction."""
+        extra = _extra_fields(args.param)
+        if args.predict:
+            if args.predict not in self.shell.user_ns:
+                raise UsageError(f"--predict {args.predict}: no variable named {args.predict!r} in the notebook")
+            extra["prediction"] = {"type": "content", "content": str(self.shell.user_ns[args.predict])}
+        return extra
 
     def _prompt(self, args, prompt: str):
         ask = self.ask_from(args, prompt)
@@ -212,10 +225,10 @@ class Cerebras(Magics):
 
         from ..display import dry_run_bundle
         try:
-            request = self.session.dump(ask)
+            request, estimate = self.session.dump(ask), self.session.estimate(ask)
         except E.CerebrasError as exc:
             raise UsageError(str(exc)) from None
-        display(dry_run_bundle(request), raw=True)
+        display(dry_run_bundle(request, estimate), raw=True)
         return None
 
     def _cell_id(self) -> Optional[str]:
@@ -233,17 +246,32 @@ class Cerebras(Magics):
             raise UsageError(str(exc)) from None
 
     def _cmd_models(self, rest, args):
-        import pandas as pd
+        """The server's live list, with what its public catalogue adds (prices, limits, capabilities)."""
+        from ..display import models_frame
         try:
-            models = self.session.client(args.backend).models()
+            client = self.session.client(args.backend)
+            models = client.models()
         except E.CerebrasError as exc:
             raise exc.with_traceback(None) from None
-        return pd.DataFrame([m.model_dump() for m in models]).set_index("id")
+        return models_frame([m.model_dump() for m in models], self.session.catalog.public(client))
+
+    def _cmd_limits(self, rest, args):
+        """The rate limits the server reported with its latest answer, bucket by bucket."""
+        from ..display import limits_frame
+        client = self.session.client(args.backend)
+        seen = self.session.limits.get(client.base_url)
+        if seen is None:
+            print(f"no answer from {client.label} yet in this session: its rate limits come with each answer")
+            return None
+        return limits_frame(*seen)
 
     def _cmd_history(self, rest, args):
+        """The readable columns; the index is each row's number in this session (what `rerun N` takes),
+        kept when -n shows only the last rows."""
         n = args.n if args.n is not None else (int(rest[0]) if rest and rest[0].isdigit() else None)
-        df = self.session.history.to_dataframe(n=n)
-        return df[[c for c in HISTORY_VIEW if c in df.columns]]
+        df = self.session.history.to_dataframe()
+        df = df[[c for c in HISTORY_VIEW if c in df.columns]]
+        return df.tail(n) if n is not None else df
 
     def _cmd_reset(self, rest, args):
         names = self.session.reset_conversations(rest or None)
@@ -295,8 +323,24 @@ def _no_near_command(words: list) -> None:
                          f"such a word: %%cerebras cell)")
 
 
+_ONE_LINE_QUESTION = re.compile(r"^(\s*)%cerebras[ \t]+(\S.*?\?+)[ \t]*$")
+
+
+def keep_question_marks(lines: list) -> list:
+    """IPython takes a line that ends with `?` for a help request (`%cerebras Why is the sky blue?` would
+    show help for `blue`). A one-line prompt is a question, so such a line is sent to the magic as written;
+    `%cerebras?` alone is still the magic's help."""
+    out = []
+    for line in lines:
+        m = _ONE_LINE_QUESTION.match(line.rstrip("\n"))
+        out.append(f"{m.group(1)}get_ipython().run_line_magic('cerebras', {m.group(2)!r})\n" if m else line)
+    return out
+
+
 def load_ipython_extension(ip) -> None:
     magics = Cerebras(shell=ip)
     ip.register_magics(magics)
     if magics not in ip.configurables:
         ip.configurables.append(magics)
+    if keep_question_marks not in ip.input_transformers_cleanup:
+        ip.input_transformers_cleanup.append(keep_question_marks)

@@ -176,15 +176,21 @@ class Playground(anywidget.AnyWidget):
             self.models = ids if self.model in ids else [self.model] + ids
 
     def restore(self, run_id: str) -> None:
-        """Put a past run's prompt and parameters back into the panel."""
-        snap = self._snapshots.get(run_id)
-        if snap is None:
+        """Put a past run back into the panel: its prompt and parameters, and its own answer, status,
+        figures and heat-map (never the previous run's)."""
+        found = self._snapshots.get(run_id)
+        if found is None:
             self.error = f"no run {run_id!r} in this panel"
             return
-        with self.hold_sync():
-            for name in FIELDS:
-                setattr(self, name, _copy(snap[name]))
-            self.error = ""
+        snap, shown = found
+        self.cancel()
+        with self._lock:
+            self._generation += 1  # a run still streaming no longer writes into the panel
+            with self.hold_sync():
+                for name in FIELDS:
+                    setattr(self, name, _copy(snap[name]))
+                for name, value in {**shown, "running": False}.items():
+                    setattr(self, name, value)
 
     def as_cell(self) -> str:
         return self.cell
@@ -203,10 +209,11 @@ class Playground(anywidget.AnyWidget):
         is unacknowledged, but sends custom messages at once, so the front end puts its settings in the run
         message itself; `set_state` applies them as if synced (no echo back to the panel)."""
         if isinstance(params, dict):
+            settings = {k: v for k, v in params.items() if k in FIELDS}
             try:
-                self.set_state({k: v for k, v in params.items() if k in FIELDS})
+                self.set_state(settings)
             except T.TraitError as exc:
-                self.error = f"the panel sent a setting the kernel refused: {exc}".splitlines()[0]
+                self.error = _refused(settings, exc)
                 return
         self.run()
 
@@ -227,15 +234,15 @@ class Playground(anywidget.AnyWidget):
 
     def _finish(self, gen: int, result, updates: int, snap: dict) -> None:
         from ..display import logprobs_html
-        self._snapshots[result.id] = snap
         entry = {"id": result.id, "prompt": _short(snap["prompt"]), "model": result.model, "status": result.status,
                  "tokens": result.completion_tokens, "tokens_per_second": _round(result.tokens_per_second)}
+        shown = {"output": result.text, "reasoning": result.reasoning, "status": result.status,
+                 "error": result.error if result.status == "error" else "", "stats": stats(result),
+                 "logprobs_html": logprobs_html(result) if result.token_logprobs or result.reasoning_logprobs else ""}
+        self._snapshots[result.id] = (snap, shown)
         with self._lock:
             self.runs = self.runs + [entry]
-            traits = {"output": result.text, "reasoning": result.reasoning, "status": result.status,
-                      "error": result.error if result.status == "error" else "", "stats": stats(result),
-                      "logprobs_html": logprobs_html(result) if result.token_logprobs else "",
-                      "updates": updates, "running": False}
+            traits = {**shown, "updates": updates, "running": False}
             if snap["chat_mode"]:
                 traits["conversation"] = list(self.session.conversation(snap["conversation_name"]).messages)
             self._publish(gen, **traits)
@@ -257,7 +264,7 @@ class _PanelObserver:
 
     def update(self, result, new: str) -> None:
         now = time.monotonic()
-        if new and now - self._last >= self.interval:
+        if (new or result.new_reasoning) and now - self._last >= self.interval:
             self._last = now
             if self.widget._publish(self.gen, output=live_text(result.text), reasoning=live_text(result.reasoning),
                                     stats=stats(result)):
@@ -286,6 +293,18 @@ def stats(result) -> dict:
         out.update(remaining_tokens=result.ratelimit.remaining_tokens_minute,
                    remaining_requests=result.ratelimit.remaining_requests_day)
     return {k: v for k, v in out.items() if v is not None}
+
+
+def _refused(settings: dict, exc: T.TraitError) -> str:
+    """One line naming the panel field whose value the kernel refused, and what it allows."""
+    for name, value in settings.items():
+        p = BY_NAME.get(name)
+        if p is not None:
+            try:
+                p.check(value, "widget")
+            except Exception as bad:  # ParameterError: the line the user should see
+                return str(bad)
+    return f"the panel sent a setting the kernel refused: {exc}".splitlines()[0]
 
 
 def _copy(value):

@@ -1,6 +1,8 @@
 """`python -m cerebras_magic.testing`: serve the fake Cerebras API until Ctrl-C or SIGTERM.
 
-The first stdout line is the base URL, so scripts can read it, e.g. `URL=$(... | head -1)`.
+The first stdout line is the base URL, so scripts can read it, e.g. `URL=$(... | head -1)`. stderr then
+carries the whole setup for another shell, two lines to paste: `export CEREBRAS_BASE_URL=...` and
+`export CEREBRAS_API_KEY=...` (the --key given, or a placeholder when any key is accepted).
 """
 from __future__ import annotations
 
@@ -10,6 +12,8 @@ import sys
 import threading
 
 from . import FakeServer
+
+ANY_KEY = "fake-key"  # printed when the server accepts any bearer token
 
 
 def main(argv=None) -> int:
@@ -22,14 +26,19 @@ def main(argv=None) -> int:
     parser.add_argument("--done", action="store_true", help="end streams with data: [DONE]")
     parser.add_argument("--firehose", action="store_true", help="benchmark mode: no sleeps, 64 KiB writes")
     parser.add_argument("--rpd", type=int, default=1_000_000, help="requests per day limit")
-    parser.add_argument("--tpm", type=int, default=100_000_000, help="tokens per minute limit")
+    parser.add_argument("--tpm", type=int, default=100_000_000, help="tokens per minute limit (total tokens)")
+    parser.add_argument("--rpm", type=int, default=None, help="requests per minute limit (default: none)")
+    parser.add_argument("--uncached-tpm", type=int, default=None,
+                        help="uncached tokens per minute limit (default: the --tpm value)")
     args = parser.parse_args(argv)
     server = FakeServer(api_key=args.key, tokens_per_second=args.tps or None, ttft=args.ttft, done=args.done,
                         firehose=args.firehose, port=args.port, host=args.host, requests_per_day=args.rpd,
-                        tokens_per_minute=args.tpm).start()
+                        tokens_per_minute=args.tpm, requests_per_minute=args.rpm,
+                        uncached_tokens_per_minute=args.uncached_tpm).start()
     print(server.base_url, flush=True)
-    print(f"fake Cerebras API on {server.base_url} (key: {args.key or 'any'}); "
-          f"export CEREBRAS_BASE_URL={server.base_url}; Ctrl-C to stop", file=sys.stderr, flush=True)
+    print(f"export CEREBRAS_BASE_URL={server.base_url}\nexport CEREBRAS_API_KEY={args.key or ANY_KEY}\n"
+          f"# the fake Cerebras API ({'this key only' if args.key else 'any key works'}); Ctrl-C to stop",
+          file=sys.stderr, flush=True)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:

@@ -25,6 +25,9 @@ FAULTS = {
     "comments": "a ': ping' comment line before every event",
     "multiline": "every JSON payload spread over several data: lines (indented JSON)",
     "slow:<seconds>": "wait that long before sending the response headers",
+    "bad-tool-args": "tool calls carry arguments cut short, so they are not valid JSON (streamed or not)",
+    "split-tool-calls": "streams: each tool call arrives as its name, then its arguments in 8-character pieces, "
+                        "instead of whole in one chunk",
     "<spec>;all": "(queued faults only) also hit /v1/models and /v1/tcp_warming, not just completions",
 }
 STREAM_ERROR = {"error": {"message": "Tokens per minute limit exceeded - too many tokens processed.",
@@ -64,6 +67,8 @@ class Fault:
     comments: bool = False
     multiline: bool = False
     slow: float = 0.0
+    bad_tool_args: bool = False
+    split_tool_calls: bool = False
     all_paths: bool = False
 
     def merge(self, other: "Fault") -> "Fault":
@@ -87,8 +92,9 @@ def parse(spec: str) -> Fault:
                 setattr(fault, name.replace("-", "_"), int(arg))
             elif name == "slow":
                 fault.slow = float(arg)
-            elif name in ("trickle", "crlf", "comments", "multiline") and not arg:
-                setattr(fault, name, True)
+            elif name in ("trickle", "crlf", "comments", "multiline", "bad-tool-args", "split-tool-calls") \
+                    and not arg:
+                setattr(fault, name.replace("-", "_"), True)
             else:
                 raise ValueError
         except ValueError:

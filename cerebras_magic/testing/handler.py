@@ -8,11 +8,15 @@ import time
 import traceback
 import uuid
 from http.server import BaseHTTPRequestHandler
+from urllib.parse import parse_qs
 
 from .. import _wire as wire
 from . import api
 from .faults import Fault, error_response, shape_stream, trickle_pieces
-from .respond import events, plan_chat, plan_completion, render
+from .ratelimit import retry_headers
+from .render import events, render
+from .respond import plan_chat, plan_completion
+from .tools import malformed
 
 COMPLETION_PATHS = wire.KIND_OF_PATH
 BATCH_BYTES = 64 * 1024
@@ -143,7 +147,14 @@ class Handler(BaseHTTPRequestHandler):
         if auth:
             return self._json(*auth)
         if path.startswith("/v1/models"):
-            return self._models(path, api.model_object) if get else self._json(405, wire.METHOD_NOT_ALLOWED)
+            if not get:
+                return self._json(405, wire.METHOD_NOT_ALLOWED)
+            shape = api.FORMATS.get((parse_qs(query).get("format") or ["default"])[0])
+            if shape is None:
+                detail = {"loc": ["query", "format"], "msg": "Input should be 'default', 'openrouter' or "
+                          "'huggingface'", "type": "literal_error"}
+                return self._json(422, {"detail": [detail]})
+            return self._models(path, shape)
         if self.command != "POST":
             return self._json(405, wire.METHOD_NOT_ALLOWED)
         self._complete(COMPLETION_PATHS[path], body, fault, headers)
@@ -170,16 +181,33 @@ class Handler(BaseHTTPRequestHandler):
 
     def _complete(self, kind: str, body, fault: Fault, headers: dict):
         fake = self.server.fake
-        error = wire.bad_request("Request body is not valid JSON.") if body is _INVALID else wire.validate(kind, body)
+        patch = headers.get(wire.VERSION_HEADER)
+        version = wire.DEFAULT_VERSION_PATCH if patch is None else int(patch) if patch.strip().isdigit() else None
+        if version not in wire.VERSION_PATCHES:
+            return self._json(*wire.bad_request(f"X-Cerebras-Version-Patch must be 1 or 2, got {patch!r}."))
+        error = wire.bad_request("Request body is not valid JSON.") if body is _INVALID else \
+            wire.validate(kind, body, version)
         if error:
             return self._json(*error)
         if body["model"] not in fake.models:
             return self._json(404, wire.MODEL_NOT_FOUND)
-        plan = (plan_chat if kind == "chat" else plan_completion)(body)
-        refused = fake.limits.charge(plan.prompt_tokens + (plan.limit if plan.limit is not None
-                                                           else plan.completion_tokens))
+        if kind == "chat":
+            plan = plan_chat(body, version_patch=version,
+                             continue_final=_switch(headers.get("x-fake-continue"), fake.continue_final_message))
+        else:
+            plan = plan_completion(body, echo_null=_switch(headers.get("x-fake-echo-null"), fake.echo_null))
+        if fault.bad_tool_args:
+            for call in (call for c in plan.choices for call in c.tool_calls):
+                call["function"]["arguments"] = malformed(call["function"]["arguments"])
+        cached = fake.cache.hits(plan.model, plan.prompt_ids)
+        cost = plan.prompt_tokens + (plan.limit if plan.limit is not None else plan.completion_tokens)
+        refused = fake.limits.charge(cost, cost - cached)
         if refused:
-            return self._json(429, wire.REQUESTS_EXCEEDED if refused == "requests" else wire.TOKENS_EXCEEDED)
+            which, wait = refused
+            return self._json(429, wire.REQUESTS_EXCEEDED if which == "requests" else wire.TOKENS_EXCEEDED,
+                              retry_headers(wait))
+        fake.cache.store(plan.model, plan.prompt_ids)
+        plan.cached_tokens = cached
         pace = None if fake.firehose else fake.tokens_per_second
         if pace and fake.ttft:
             time.sleep(fake.ttft)
@@ -187,9 +215,8 @@ class Handler(BaseHTTPRequestHandler):
             if pace:
                 time.sleep(plan.completion_tokens / pace)
             return self._json(200, render(plan, fake.tokens_per_second))
-        done_header = headers.get("x-fake-done")
-        done = fake.done if done_header is None else done_header.strip().lower() in ("1", "true", "yes")
-        dues, framed, drop = shape_stream(*events(plan, fake.tokens_per_second), fault, done)
+        done = _switch(headers.get("x-fake-done"), fake.done)
+        dues, framed, drop = shape_stream(*events(plan, fake.tokens_per_second, fault.split_tool_calls), fault, done)
         self.send_response(200)
         for key, value in {**fake.limits.headers(), "x-request-id": str(uuid.uuid4()),
                            "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache",
@@ -232,3 +259,8 @@ class Handler(BaseHTTPRequestHandler):
                 i = j
             if i < n:
                 time.sleep(max(0.005, dues[i] / pace - (time.monotonic() - start)))
+
+
+def _switch(header: str | None, default: bool) -> bool:
+    """A per-request x-fake-* on/off header (1|0, true|false, yes|no) over the server's setting."""
+    return default if header is None else header.strip().lower() in ("1", "true", "yes")

@@ -1,7 +1,6 @@
-"""Turns a validated request into a response body or a list of SSE event payloads (cerebras-api.md §2-5).
-
-Generation happens once, up front, so a streamed answer and a non-streamed one carry the same tokens.
-Streamed content chunks are built from a pre-split JSON template so 20,000-chunk streams stay cheap.
+"""Turns a validated request into a generation plan (cerebras-api.md §2-5): the tokens of every choice, its
+reasoning, tool calls and logprobs, and the prompt's tokens for caching and rate limits. render.py turns a
+plan into a response body or SSE events, so a streamed answer and a non-streamed one carry the same tokens.
 """
 from __future__ import annotations
 
@@ -11,19 +10,17 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
+from .. import _wire as wire
 from .._wire import stop_list
-from .api import is_reasoning
-from .generate import (TOKEN_IDS, apply_stop, decode_pieces, logprobs, prose, rng_for, token_id, token_str,
-                       tokenize)
+from . import api
+from .generate import TOKEN_IDS, apply_stop, logprobs, prose, rng_for, tokenize
 from .schema import fake_json
+from .tools import after_tools, message_text, plan_calls, results_text
 
 MAX_SEQUENCE = 65536  # what `min_tokens: -1` and an absent max mean
-_SENTINEL = "\x00piece\x00"
+EFFORT = {"low": 1, "medium": 2, "high": 4}  # reasoning length per effort, in units of 8-12 tokens
 _BY_ID = {v: k for k, v in TOKEN_IDS.items()}
-
-
-def dumps(obj) -> str:
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+THINK = (b"<think>", b"</think>", b"\n\n")
 
 
 def _text(tokens: list[bytes]) -> str:
@@ -33,14 +30,19 @@ def _text(tokens: list[bytes]) -> str:
 @dataclass
 class Choice:
     index: int
-    tokens: list[bytes]
+    tokens: list[bytes]          # the content as sent (for reasoning_format raw, with the reasoning inside)
     finish: str
-    reasoning: list[bytes] = field(default_factory=list)
-    tool_call: dict | None = None
+    reasoning: list[bytes] = field(default_factory=list)  # reasoning sent apart (parsed, text_parsed)
+    reasoning_count: int = 0     # reasoning tokens generated, however they are shown
+    hidden: int = 0              # reasoning tokens generated but not sent (hidden)
+    tool_calls: list = field(default_factory=list)
+    tool_tokens: int = 0
     lps: list | None = None
+    reasoning_lps: list | None = None
+    prediction: tuple | None = None  # (accepted, rejected) prediction tokens
     echo: list[bytes] = field(default_factory=list)
     echo_lps: list | None = None
-    prompt_chars: int = 0   # text_offset counts from the prompt's start (cerebras-api.md §3)
+    prompt_chars: int = 0        # text_offset counts from the prompt's start (cerebras-api.md §3)
 
 
 @dataclass
@@ -50,15 +52,19 @@ class Plan:
     prompt_tokens: int
     choices: list[Choice]
     top_k: int | None = None
-    show_reasoning: bool = False
+    reasoning_format: str | None = None  # parsed | text_parsed | raw | hidden for a reasoning answer
     raw_tokens: bool = False
     limit: int | None = None
+    prompt_ids: list = field(default_factory=list)  # the prompts as tokens, for the prompt cache
+    cached_tokens: int = 0
+    service_tier: str | None = None
+    echo_null: bool = False  # OpenAI's null logprob for the first echoed token (x-fake-echo-null: 1)
     id: str = field(default_factory=lambda: f"chatcmpl-{uuid.uuid4()}")
     created: int = field(default_factory=lambda: int(time.time()))
 
     @property
     def completion_tokens(self) -> int:
-        return sum(len(c.tokens) + len(c.reasoning) for c in self.choices)
+        return sum(len(c.tokens) + len(c.reasoning) + c.hidden + c.tool_tokens for c in self.choices)
 
     @property
     def fingerprint(self) -> str:
@@ -67,24 +73,22 @@ class Plan:
     def usage(self) -> dict:
         done = self.completion_tokens
         usage = {"prompt_tokens": self.prompt_tokens, "completion_tokens": done,
-                 "total_tokens": self.prompt_tokens + done, "prompt_tokens_details": {"cached_tokens": 0}}
-        reasoning = sum(len(c.reasoning) for c in self.choices)
-        if reasoning:
-            usage["completion_tokens_details"] = {"reasoning_tokens": reasoning}
+                 "total_tokens": self.prompt_tokens + done,
+                 "prompt_tokens_details": {"cached_tokens": self.cached_tokens}}
+        if self.kind == "chat":
+            accepted = sum(c.prediction[0] for c in self.choices if c.prediction)
+            rejected = sum(c.prediction[1] for c in self.choices if c.prediction)
+            details = {"accepted_prediction_tokens": accepted, "rejected_prediction_tokens": rejected}
+            reasoning = sum(c.reasoning_count for c in self.choices)
+            usage["completion_tokens_details"] = {**details, **({"reasoning_tokens": reasoning} if reasoning else {})}
         return usage
 
     def time_info(self, tokens_per_second: float | None) -> dict:
-        queue, prompt = 0.000112, 0.0004 + self.prompt_tokens / 250_000
+        uncached = self.prompt_tokens - self.cached_tokens
+        queue, prompt = 0.000112, 0.0004 + uncached / 250_000 + self.cached_tokens / 5_000_000
         completion = self.completion_tokens / (tokens_per_second or 2000.0)
         return {"queue_time": queue, "prompt_time": round(prompt, 8), "completion_time": round(completion, 8),
                 "total_time": round(queue + prompt + completion + 0.0003, 8), "created": time.time()}
-
-
-def _message_text(message: dict) -> str:
-    content = message.get("content")
-    if isinstance(content, list):
-        return " ".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
-    return "" if content is None else str(content)
 
 
 def _capped(tokens: list[bytes], cap: int) -> tuple[list[bytes], str]:
@@ -104,51 +108,134 @@ def _valid(data: bytes) -> bool:
         return False
 
 
-def plan_chat(body: dict) -> Plan:
+def _reasoning_text(message: dict) -> str:
+    value = message.get("reasoning")
+    if isinstance(value, list):
+        return " ".join(str(p.get("text", "")) for p in value if isinstance(p, dict))
+    return value if isinstance(value, str) else ""
+
+
+def chat_prompt(messages: list, tools: list, keep_thinking: bool, open_turn: bool = True) -> list[bytes]:
+    """The conversation as the model sees it: tool definitions first (static content caches best), then
+    each message as 4 frame tokens + its text, then 3 tokens opening the answer. Earlier turns' reasoning
+    is dropped unless `keep_thinking` (GLM with clear_thinking false)."""
+    out = tokenize(json.dumps(tools)) if tools else []
+    for n, m in enumerate(messages):
+        last = n == len(messages) - 1
+        body = tokenize(message_text(m))
+        if keep_thinking and m.get("role") == "assistant" and _reasoning_text(m):
+            body = tokenize(_reasoning_text(m)) + body
+        out += [b"<|start|>", str(m.get("role")).encode(), b"<|message|>", *body]
+        out += [] if last and not open_turn else [b"<|end|>"]
+    return out + ([b"<|start|>", b"assistant", b"<|message|>"] if open_turn else [])
+
+
+def _thoughts(rng, effort: str) -> list[bytes]:
+    """Reasoning of a deterministic length per effort (low < medium < high), ending a sentence."""
+    n = rng.randint(8, 12) * EFFORT[effort]
+    tokens = prose(rng, limit=n - 1, minimum=n - 1)[0]
+    while tokens and not _valid(b"".join(tokens)):  # the cut may fall inside a split character
+        tokens.pop()
+    return tokens + [b"."]
+
+
+def _continue(base: tuple, prefix: str, cap: int, minimum: int) -> tuple[list[bytes], str]:
+    """The rest of a partial assistant message: the fake's own answer's rest when the prefix is a start of
+    it (so continuing from a token of an answer gives that answer back), else fresh text seeded by it."""
+    natural, _ = prose(rng_for(*base), limit=MAX_SEQUENCE)
+    want, size = prefix.encode(), 0
+    for k, tok in enumerate(natural):
+        if size + len(tok) > len(want):  # the prefix ends inside this token, or leaves the answer
+            if tok.startswith(want[size:]):
+                return _capped([tok[len(want) - size:], *natural[k + 1:]], cap)
+            break
+        if want[size:size + len(tok)] != tok:
+            break
+        size += len(tok)
+        if size == len(want):
+            return _capped(natural[k + 1:], cap)
+    return prose(rng_for(*base, "continue", prefix), limit=cap, minimum=minimum, spaced=not prefix[-1:].isspace())
+
+
+def _prediction(tokens: list[bytes], predicted: bytes) -> tuple[int, int]:
+    """(accepted, rejected): the answer's leading tokens that match the prediction, and the prediction's
+    tokens left over after the matched part."""
+    size, accepted = 0, 0
+    for tok in tokens:
+        if not predicted.startswith(tok, size):
+            break
+        size, accepted = size + len(tok), accepted + 1
+    return accepted, len(tokenize(predicted[size:].decode("utf-8", "ignore")))
+
+
+def plan_chat(body: dict, *, version_patch: int = 2, continue_final: bool = True) -> Plan:
     msgs, model = body["messages"], body["model"]
-    base = ("chat", msgs, body.get("seed"), body.get("temperature"), body.get("top_p"))
     limit = next((body[k] for k in ("max_completion_tokens", "max_tokens") if body.get(k) is not None), None)
     minimum = next((body[k] for k in ("min_completion_tokens", "min_tokens") if body.get(k) is not None), 0)
     cap = MAX_SEQUENCE if limit is None else limit
     minimum = cap if minimum == -1 else minimum
     fmt = body.get("response_format") or {}
-    tools, tool_choice = body.get("tools") or [], body.get("tool_choice")
-    call_tool = bool(tools) and tool_choice != "none" and (
-        tool_choice is not None and tool_choice != "auto" or msgs[-1].get("role") != "tool")
-    reasoning = is_reasoning(model) and not body.get("disable_reasoning")
-    raw = body.get("reasoning_format") == "raw"
+    last = msgs[-1]
+    prefix = message_text(last) if last.get("role") == "assistant" and not last.get("tool_calls") else ""
+    continuing = continue_final and bool(prefix)
+    convo = msgs[:-1] if continuing else msgs
+    base = ("chat", convo, body.get("seed"), body.get("temperature"), body.get("top_p"))
+    effort = body.get("reasoning_effort") or "medium"
+    thinking = (api.is_reasoning(model) and effort != "none" and not continuing
+                and not (version_patch < 2 and body.get("disable_reasoning")))
+    shown = body.get("reasoning_format")
+    shown = api.default_format(model, fmt) if shown in (None, "none") else shown
+    marks = THINK if thinking and shown == "raw" and wire.reasoning_family(model) != "gpt-oss" else ()
     top_k = (body.get("top_logprobs") or 0) if body.get("logprobs") else None
+    prediction = body.get("prediction")
+    predicted = message_text(prediction).encode() if isinstance(prediction, dict) else None
     choices = []
     for i in range(body.get("n") or 1):
         rng = rng_for(*base, *([i] if i else []))
-        thoughts = prose(rng_for(*base, i, "reasoning"), limit=MAX_SEQUENCE)[0] if reasoning else []
-        call = None
-        if call_tool:
-            wanted = (tool_choice.get("function") or {}).get("name") if isinstance(tool_choice, dict) else None
-            tool = next((t["function"] for t in tools if t["function"]["name"] == wanted), tools[0]["function"])
-            args = json.dumps(fake_json(rng, tool.get("parameters") or {"type": "object"}), ensure_ascii=False)
-            call = {"id": f"call_{rng.getrandbits(96):024x}", "type": "function",
-                    "function": {"name": tool["name"], "arguments": args}}
-            tokens, finish = tokenize(args), "tool_calls"
+        thoughts = _thoughts(rng_for(*base, i, "reasoning"), effort) if thinking else []
+        thoughts, finish = _capped(thoughts, max(0, cap - len(marks)))
+        room = max(0, cap - len(thoughts) - len(marks))
+        floor = max(0, minimum - len(thoughts) - len(marks))
+        calls = [] if continuing or finish == "length" else plan_calls(body, rng, api.parallel_tools(model)) or []
+        if calls:
+            tokens, finish = [], "tool_calls"
+        elif finish == "length":
+            tokens = []
+        elif continuing:
+            tokens, finish = _continue((*base, *([i] if i else [])), prefix, room, floor)
+        elif after_tools(msgs):
+            tokens, finish = _capped(tokenize(results_text(msgs)), room)
+        elif fmt.get("type") == "json_object":
+            text = json.dumps({"answer": _text(prose(rng, limit=MAX_SEQUENCE)[0])}, ensure_ascii=False)
+            tokens, finish = _capped(tokenize(text), room)
+        elif fmt.get("type") == "json_schema":
+            schema = fmt["json_schema"]["schema"]
+            tokens, finish = _capped(tokenize(json.dumps(fake_json(rng, schema), ensure_ascii=False)), room)
         else:
-            if fmt.get("type") == "json_object":
-                text = json.dumps({"answer": _text(prose(rng, limit=MAX_SEQUENCE)[0])}, ensure_ascii=False)
-                tokens, finish = _capped(tokenize(text), cap)
-            elif fmt.get("type") == "json_schema":
-                schema = fmt["json_schema"]["schema"]
-                tokens, finish = _capped(tokenize(json.dumps(fake_json(rng, schema), ensure_ascii=False)), cap)
-            else:
-                tokens, finish = prose(rng, limit=cap, minimum=minimum)
+            tokens, finish = prose(rng, limit=room, minimum=floor)
+        if not calls:
             tokens, stopped = apply_stop(tokens, stop_list(body.get("stop")))
             finish = "stop" if stopped else finish
-            if raw and thoughts:
-                tokens, thoughts = [b"<think>", *thoughts, b"</think>", b"\n\n", *tokens], []
-        lps = logprobs(rng_for(*base, i, "logprobs"), tokens, top_k) if top_k is not None and not call else None
-        choices.append(Choice(i, tokens, finish, thoughts, call, lps))
-    prompt = sum(len(tokenize(_message_text(m))) + 4 for m in msgs) + 3
-    prompt += len(tokenize(json.dumps(tools))) if tools else 0
-    show = reasoning and body.get("reasoning_format") != "hidden"
-    return Plan("chat", model, prompt, choices, top_k, show, limit=limit)
+        c = Choice(i, tokens, finish, reasoning_count=len(thoughts), tool_calls=calls)
+        c.tool_tokens = sum(len(tokenize(call["function"]["arguments"])) + 1 for call in calls)
+        if thoughts and shown == "raw":
+            c.tokens = [*marks[:1], *thoughts, *marks[1:], *tokens]
+        elif thoughts and shown == "hidden":
+            c.hidden = len(thoughts)
+        elif thoughts:
+            c.reasoning = thoughts
+        if top_k is not None and not calls:
+            c.lps = logprobs(rng_for(*base, i, "logprobs"), c.tokens, top_k)
+            c.reasoning_lps = logprobs(rng_for(*base, i, "reasoning-logprobs"), c.reasoning, top_k) \
+                if c.reasoning else None
+        if predicted is not None:
+            c.prediction = _prediction(tokens, predicted)
+        choices.append(c)
+    keep = wire.reasoning_family(model) == "glm" and body.get("clear_thinking") is False
+    ids = chat_prompt(msgs, body.get("tools") or [], keep, open_turn=not continuing)
+    tier = body.get("service_tier")
+    return Plan("chat", model, len(ids), choices, top_k, shown if thinking else None, limit=limit,
+                prompt_ids=[ids], service_tier={"auto": "default"}.get(tier, tier))
 
 
 def _prompt_texts(prompt) -> list[str]:
@@ -159,15 +246,16 @@ def _prompt_texts(prompt) -> list[str]:
     return [p if isinstance(p, str) else _text([_BY_ID.get(i, f" tok{i}".encode()) for i in p]) for p in prompt]
 
 
-def plan_completion(body: dict) -> Plan:
+def plan_completion(body: dict, *, echo_null: bool = False) -> Plan:
     limit, minimum = body.get("max_tokens"), body.get("min_tokens") or 0
     cap = MAX_SEQUENCE if limit is None else limit
     minimum = cap if minimum == -1 else minimum
     k = body.get("logprobs")
     k = k if isinstance(k, int) and not isinstance(k, bool) else None
-    choices, prompt_tokens, n = [], 0, body.get("n") or 1
+    choices, prompt_tokens, n, ids = [], 0, body.get("n") or 1, []
     for p, text in enumerate(_prompt_texts(body["prompt"])):
         ptoks = tokenize(text)
+        ids.append(ptoks)
         prompt_tokens += max(1, len(ptoks))
         for j in range(n):
             base = ("completions", text, body.get("seed"), body.get("temperature"), body.get("top_p"),
@@ -182,115 +270,4 @@ def plan_completion(body: dict) -> Plan:
                 c.echo_lps = logprobs(rng_for(*base, "prompt"), c.echo, k) if c.echo else None
             choices.append(c)
     return Plan("completion", body["model"], prompt_tokens, choices, k, raw_tokens=bool(body.get("return_raw_tokens")),
-                limit=limit)
-
-
-def _chat_entry(tok: bytes, lp: tuple) -> dict:
-    chosen, top = lp
-    return {"token": token_str(tok), "logprob": chosen, "bytes": list(tok),
-            "top_logprobs": [{"token": token_str(t), "logprob": v, "bytes": list(t)} for t, v in top]}
-
-
-def _completion_logprobs(c: Choice) -> dict:
-    """The legacy shape; offsets count from the start of the prompt, echoed or not (as OpenAI's do)."""
-    out = {"text_offset": [], "token_logprobs": [], "tokens": [], "top_logprobs": []}
-    offset = 0 if c.echo else c.prompt_chars
-    for toks, lps, is_echo in ((c.echo, c.echo_lps or [], True), (c.tokens, c.lps or [], False)):
-        for n, (tok, piece, (chosen, top)) in enumerate(zip(toks, decode_pieces(toks), lps)):
-            first = is_echo and n == 0
-            name = token_str(tok)
-            tops = {token_str(t): v for t, v in top}
-            tops.setdefault(name, chosen)
-            out["text_offset"].append(offset)
-            out["token_logprobs"].append(None if first else chosen)
-            out["tokens"].append(name)
-            out["top_logprobs"].append(None if first else tops)
-            offset += len(piece)
-    return out
-
-
-def render(plan: Plan, tokens_per_second: float | None) -> dict:
-    """The non-streaming response body."""
-    choices = []
-    for c in plan.choices:
-        if plan.kind == "chat":
-            msg = {"role": "assistant"}
-            if c.tool_call:
-                msg["tool_calls"] = [c.tool_call]
-            else:
-                msg["content"] = _text(c.tokens)
-            if plan.show_reasoning and c.reasoning:
-                msg["reasoning"] = _text(c.reasoning)
-            choice = {"finish_reason": c.finish, "index": c.index, "message": msg}
-            if c.lps is not None:
-                choice["logprobs"] = {"content": [_chat_entry(t, lp) for t, lp in zip(c.tokens, c.lps)],
-                                      "refusal": None}
-        else:
-            choice = {"index": c.index, "text": _text(c.echo + c.tokens), "finish_reason": c.finish}
-            if c.lps is not None:
-                choice["logprobs"] = _completion_logprobs(c)
-            if plan.raw_tokens:
-                choice["tokens"] = [token_id(t) for t in c.tokens]
-        choices.append(choice)
-    return {"id": plan.id, "choices": choices, "created": plan.created, "model": plan.model,
-            "system_fingerprint": plan.fingerprint,
-            "object": "chat.completion" if plan.kind == "chat" else "text_completion",
-            "usage": plan.usage(), "time_info": plan.time_info(tokens_per_second)}
-
-
-def events(plan: Plan, tokens_per_second: float | None) -> tuple[list[int], list[str]]:
-    """SSE payloads and, for each, the index of the token it waits for (pacing is the writer's job)."""
-    obj = "chat.completion.chunk" if plan.kind == "chat" else "text_completion"
-    tail = {"created": plan.created, "model": plan.model, "system_fingerprint": plan.fingerprint, "object": obj}
-    dues, out, due = [], [], 0
-
-    def chunk(choice: dict, **extra) -> str:
-        return dumps({"id": plan.id, "choices": [choice], **tail, **extra})
-
-    def add(payload: str, when: int):
-        out.append(payload)
-        dues.append(when)
-
-    for c in plan.choices:
-        i = c.index
-        if plan.kind == "chat":
-            add(chunk({"delta": {"role": "assistant", "content": ""}, "index": i}), due)
-            for piece in decode_pieces(c.reasoning) if plan.show_reasoning else ():
-                add(chunk({"delta": {"reasoning": piece}, "index": i}), due)
-                due += 1
-            due += 0 if plan.show_reasoning else len(c.reasoning)
-            if c.tool_call:
-                due += len(c.tokens)
-                add(chunk({"delta": {"tool_calls": [{"index": 0, **c.tool_call}]}, "index": i}), due)
-            template = {"delta": {"content": _SENTINEL}, "index": i}
-        else:
-            template = {"index": i, "text": _SENTINEL, "finish_reason": None}
-            lp_all = _completion_logprobs(c) if c.lps is not None else None
-            if c.echo:
-                echo = {"index": i, "text": _text(c.echo), "finish_reason": None}
-                if lp_all:
-                    echo["logprobs"] = {k: v[:len(c.echo)] for k, v in lp_all.items()}
-                add(chunk(echo), due)
-        pre, post = chunk(template).split(dumps(_SENTINEL))
-        pieces = decode_pieces(c.tokens) if not c.tool_call else []
-        for n, piece in enumerate(pieces):
-            if c.lps is None and not plan.raw_tokens:
-                add(pre + dumps(piece) + post, due)
-            elif plan.kind == "chat":
-                lp = {"content": [_chat_entry(c.tokens[n], c.lps[n])], "refusal": None}
-                add(chunk({"delta": {"content": piece}, "index": i, "logprobs": lp}), due)
-            else:
-                one = {"index": i, "text": piece, "finish_reason": None}
-                if lp_all:
-                    at = len(c.echo) + n
-                    one["logprobs"] = {k: v[at:at + 1] for k, v in lp_all.items()}
-                if plan.raw_tokens:
-                    one["tokens"] = [token_id(c.tokens[n])]
-                add(chunk(one), due)
-            due += 1
-        last = c is plan.choices[-1]
-        extra = {"usage": plan.usage(), "time_info": plan.time_info(tokens_per_second)} if last else {}
-        final = ({"delta": {}, "finish_reason": c.finish, "index": i} if plan.kind == "chat"
-                 else {"index": i, "text": "", "finish_reason": c.finish})
-        add(chunk(final, **extra), dues[-1])
-    return dues, out
+                limit=limit, prompt_ids=ids, echo_null=echo_null)

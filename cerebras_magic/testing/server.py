@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from http.server import ThreadingHTTPServer
 
 from . import api
+from .cache import TTL, PromptCache
 from .faults import Fault, parse
 from .handler import COMPLETION_PATHS, Handler
 from .ratelimit import RateLimits
@@ -37,15 +38,20 @@ class FakeServer:
 
     def __init__(self, api_key: str | None = "test-key", tokens_per_second: float | None = 2000.0,
                  ttft: float = 0.1, done: bool = False, firehose: bool = False, models=None, port: int = 0,
-                 host: str = "127.0.0.1", requests_per_day: int = 1_000_000, tokens_per_minute: int = 100_000_000):
+                 host: str = "127.0.0.1", requests_per_day: int = 1_000_000, tokens_per_minute: int = 100_000_000,
+                 requests_per_minute: int | None = None, uncached_tokens_per_minute: int | None = None,
+                 cache_ttl: float = TTL, continue_final_message: bool = True, echo_null: bool = False):
         self.api_key, self.tokens_per_second, self.ttft = api_key, tokens_per_second, ttft
-        self.done, self.firehose = done, firehose
+        self.done, self.firehose, self.continue_final_message = done, firehose, continue_final_message
+        self.echo_null = echo_null
         self.models = list(models) if models else list(api.DEFAULT_MODELS)
         self.host, self.port = host, port
-        self.limits = RateLimits(requests_per_day, tokens_per_minute)
+        self.limits = RateLimits(requests_per_day, tokens_per_minute, requests_per_minute, uncached_tokens_per_minute)
+        self.cache = PromptCache(cache_ttl)
         self.requests: list[RecordedRequest] = []
         self._defaults = dict(api_key=api_key, tokens_per_second=tokens_per_second, ttft=ttft, done=done,
-                              firehose=firehose, models=list(self.models))
+                              firehose=firehose, models=list(self.models),
+                              continue_final_message=continue_final_message, echo_null=echo_null)
         self._queue: list[list] = []
         self._lock = threading.Lock()
         self._connections: set = set()
@@ -99,10 +105,12 @@ class FakeServer:
             self._queue.clear()
 
     def reset(self) -> None:
-        """Back to the constructor's settings: no faults, no recorded requests, full rate buckets."""
+        """Back to the constructor's settings: no faults, no recorded requests, full rate buckets, an empty
+        prompt cache."""
         self.clear_faults()
         self.requests.clear()
         self.limits.refill_all()
+        self.cache.clear()
         for key, value in self._defaults.items():
             setattr(self, key, list(value) if isinstance(value, list) else value)
 

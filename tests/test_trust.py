@@ -1,0 +1,202 @@
+"""Issue 13: every figure right, every message about what the user typed, over real HTTP to the fake server."""
+import json
+import signal
+import threading
+
+import pytest
+
+import cerebras_magic as cm
+from tests.conftest import free_port, run
+
+
+def posts(srv):
+    return [r for r in srv.requests if r.method == "POST"]
+
+
+# -- figures ---------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("how", ["magic", "python"])
+def test_a_call_that_was_not_streamed_has_no_ttft_and_a_labelled_rate(shell, fake_server, how):
+    if how == "magic":
+        res, msgs = run(shell, "%%cerebras --no-stream --min-tokens 60 --max-tokens 60\ncount")
+        r, foot = res.result, msgs[-1]["data"]["text/plain"].rsplit("── ", 1)[-1]
+    else:
+        r = cm.chat("count", stream=False, min_tokens=60, max_tokens=60)
+        from cerebras_magic.display import final_bundle
+        foot = final_bundle(r)["text/plain"].rsplit("── ", 1)[-1]
+    assert r.streamed is False and r.ttft is None and "TTFT" not in foot
+    # the fake server's time_info says 60 tokens took 60 / 2000 s: the server's own rate, and said so
+    assert r.rate_basis == "server" and r.tokens_per_second == pytest.approx(2000, rel=0.01)
+    assert "2,000 tok/s (server)" in foot and "not streamed" in foot
+    row = cm.history().iloc[-1]
+    assert row["tokens_per_second"] == pytest.approx(2000, rel=0.01) and row["rate_basis"] == "server"
+    assert row["ttft"] != row["ttft"]  # NaN: there is no client-side first token
+
+
+def test_a_rate_without_server_timing_is_over_the_whole_call(fake_server):
+    from cerebras_magic.core import Ask, Session
+    s = Session(history_path=None, api_key="test-key", base_url=fake_server.base_url)
+    r = s.run(Ask("count", params={"min_tokens": 40, "max_tokens": 40}, stream=False))
+    r.time_info = None  # as a server that sends none (vLLM, llama.cpp)
+    assert r.rate_basis == "whole call" and r.tokens_per_second == pytest.approx(40 / r.duration)
+    streamed = s.run(Ask("count", params={"min_tokens": 40, "max_tokens": 40}))
+    assert streamed.rate_basis == "stream" and streamed.ttft is not None
+
+
+def test_raw_token_ids_are_kept_shown_and_stored(shell, fake_server):
+    res, msgs = run(shell, "%%cerebras --completion --raw-tokens --max-tokens 8 -o rt\nOnce upon a time")
+    rt = shell.user_ns["rt"]
+    direct = cm.Client(api_key="test-key", base_url=fake_server.base_url).complete(
+        "Once upon a time", max_tokens=8, return_raw_tokens=True)
+    assert rt.raw_tokens == direct.choices[0].tokens and all(isinstance(t, int) for t in rt.raw_tokens)
+    assert json.dumps(rt.raw_tokens) in msgs[-1]["data"]["text/plain"]
+    assert "token ids" in msgs[-1]["data"]["text/html"]
+    assert json.loads(cm.history().iloc[-1]["raw_tokens"]) == rt.raw_tokens
+
+
+def test_a_call_stopped_before_any_answer_says_so(shell, fake_server):
+    fake_server.fault("slow:3")
+    main = threading.main_thread().ident
+    timer = threading.Timer(0.5, lambda: signal.pthread_kill(main, signal.SIGINT))
+    timer.start()
+    res, msgs = run(shell, "%%cerebras --no-stream\nhello")
+    timer.join()
+    r = res.result
+    assert r.status == "interrupted" and r.text == ""
+    shown = msgs[-1]["data"]["text/plain"]
+    assert "Interrupted before any answer." in shown and "partial answer" not in shown
+    assert cm.history().iloc[-1]["status"] == "interrupted"
+
+
+# -- what the user typed -----------------------------------------------------------------------------------
+
+def test_braces_that_are_not_variables_are_sent_as_written(shell, fake_server):
+    shell.user_ns.update(x=4, d={"k": "value"}, row=type("R", (), {"items": ["first"]})())
+    run(shell, '%%cerebras\nReturn {"a": 1} as JSON; {x+1}; {x}; {d[\'k\']}; {d[k]}; {row.items[0]}; {{x}}; {1, 2}; {:>4}')
+    assert posts(fake_server)[-1].json["messages"][-1]["content"] == \
+        'Return {"a": 1} as JSON; {x+1}; 4; value; value; first; {x}; {1, 2}; {:>4}'
+
+
+@pytest.mark.parametrize("cell,needle", [
+    ("%%cerebras\nabout {nope}", "{nope} in the prompt: 'nope' is not defined; define it, write {{ and }}"),
+    ("%%cerebras\n{d[missing]}", "{d[missing]} in the prompt: d has no item [missing]"),
+    ("%%cerebras\n{obj.nothing}", "{obj.nothing} in the prompt: obj has no attribute 'nothing'"),
+])
+def test_an_undefined_name_is_one_line_naming_it(shell, fake_server, capsys, cell, needle):
+    shell.user_ns.update(d={}, obj=object())
+    n = len(fake_server.requests)
+    run(shell, cell)
+    out = capsys.readouterr()
+    text = out.err + out.out
+    assert needle in text and "--no-interpolate" in text and "Traceback" not in text
+    assert len(fake_server.requests) == n
+
+
+def test_dry_run_shows_the_filled_prompt_as_json_and_curl(shell, fake_server):
+    shell.user_ns["topic"] = "whales"
+    n = len(posts(fake_server))
+    res, msgs = run(shell, "%%cerebras --dry-run -t 0.5\nTell me about {topic}")
+    assert len(posts(fake_server)) == n
+    data = msgs[-1]["data"]
+    text = data["text/plain"]
+    assert '"content": "Tell me about whales"' in text and '"temperature": 0.5' in text  # pretty JSON
+    assert "curl -sS" in text and '"Authorization: Bearer $CEREBRAS_API_KEY"' in text
+    assert "test-key" not in json.dumps(data) and "dry run: nothing was sent" in data["text/html"]
+    assert data["application/json"]["json"]["messages"][-1]["content"] == "Tell me about whales"
+
+
+@pytest.mark.parametrize("line,close", [("histroy", "history"), ("modles", "models"), ("playgrond", "playground"),
+                                        ("rerun", None)])
+def test_a_mistyped_command_is_not_sent_as_a_prompt(shell, fake_server, capsys, line, close):
+    n = len(fake_server.requests)
+    run(shell, f"%cerebras {line}")
+    text = "".join(capsys.readouterr())
+    if close:
+        assert f"unknown command {line!r}; did you mean {close}?" in text
+    else:
+        assert "%cerebras rerun N" in text
+    assert len(fake_server.requests) == n
+    res, _ = run(shell, "%cerebras Why is the sky blue?")
+    assert res.result.status == "ok" and res.result.prompt == "Why is the sky blue?"
+
+
+def test_connection_errors_say_the_class_once(session):
+    session.configure(base_url=f"http://127.0.0.1:{free_port()}", max_retries=0)
+    with pytest.raises(cm.APIConnectionError) as info:
+        cm.chat("hello")
+    line = f"{type(info.value).__name__}: {info.value}"
+    assert line.count("APIConnectionError") == 1 and "Check the network and the base URL" in line
+
+
+def test_models_show_dates_and_history_keeps_its_row_numbers(shell, fake_server):
+    import datetime
+    res, _ = run(shell, "%cerebras models")
+    assert all(isinstance(d, datetime.date) for d in res.result["created"])
+    for word in "abcd":
+        run(shell, f"%%cerebras\n{word}")
+    res, _ = run(shell, "%cerebras history -n 2")
+    assert list(res.result.index) == [2, 3] and list(res.result["prompt"]) == ["c", "d"]
+    run(shell, "%cerebras rerun 2")
+    assert posts(fake_server)[-1].json["messages"][-1]["content"] == "c"
+
+
+def test_a_bare_cell_and_a_new_panel_share_the_config_defaults(shell, session, fake_server):
+    shell.run_line_magic("config", "Cerebras.temperature = 0.25")
+    shell.run_line_magic("config", "Cerebras.max_tokens = 33")
+    p = cm.Playground(session=session, load_models=False)
+    assert (p.temperature, p.max_tokens, p.top_p) == (0.25, 33, None)
+    p.prompt = "same"
+    p.run(wait=True)
+    from_panel = posts(fake_server)[-1].body
+    run(shell, "%%cerebras\nsame")
+    assert posts(fake_server)[-1].body == from_panel
+    assert posts(fake_server)[-1].json["temperature"] == 0.25 and "top_p" not in posts(fake_server)[-1].json
+
+
+# -- faults --------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("stream", [True, False])
+def test_an_html_page_with_200_is_an_error_not_an_empty_answer(session, shell, fake_server, capsys, stream):
+    """A proxy or captive portal answering 200 with a web page: the content type and first line are said,
+    and the row is an error, from a cell, from Python and from the panel."""
+    flag = "" if stream else " --no-stream"
+    fake_server.fault("html:200", times=3)
+    res, msgs = run(shell, f"%%cerebras{flag}\nhello")
+    text = "".join(capsys.readouterr())
+    assert isinstance(res.error_in_exec, cm.UnexpectedResponseError)
+    assert "text/html" in text and "'<html>'" in text and "Traceback" not in text
+    assert cm.history().iloc[-1]["status"] == "error"
+    with pytest.raises(cm.UnexpectedResponseError, match="answered 200 with text/html"):
+        cm.chat("hello", stream=stream)
+    p = cm.Playground(session=session, load_models=False)
+    p.prompt = "hello"
+    p.run(wait=True)
+    assert p.status == "error" and "text/html" in p.error
+    assert [r["status"] for r in session.history.rows()[-3:]] == ["error"] * 3
+
+
+def test_the_local_heatmap_says_why_it_counts_one_token_less_than_the_footer():
+    from cerebras_magic import local
+    from cerebras_magic.core import Ask, Session
+    from cerebras_magic.display import final_bundle
+    if not local.available():
+        pytest.skip("the local model is not installed")
+    s = Session(history_path=None, backend="local")
+    r = s.run(Ask("What is the capital of France? One sentence.", params={"seed": 1, "temperature": 0.2,
+                                                                           "logprobs": 2, "max_tokens": 40}))
+    assert r.finish_reason == "stop" and r.completion_tokens == len(r.token_logprobs) + 1
+    bundle = final_bundle(r)
+    assert f"answer tokens (+1 end-of-text token without a logprob, in the footer's count): " \
+           f"{len(r.token_logprobs)} tokens" in bundle["text/plain"]
+    assert f"{r.completion_tokens:,} tokens" in bundle["text/plain"]
+
+
+def test_a_terminal_logprobs_cell_prints_the_line_repr_shows(shell, fake_server, capsys):
+    from cerebras_magic.display import CellRenderer, logprobs_summary
+    r = cm.chat("Name a colour", logprobs=3, max_tokens=6)
+    term = CellRenderer()
+    term._terminal = True
+    term.finish(r)
+    printed = capsys.readouterr().out.splitlines()[-1]
+    assert printed == "── " + logprobs_summary(r) and f"logprobs=[{logprobs_summary(r)}]" in repr(r)
+    assert "\n" not in repr(r)
