@@ -136,3 +136,25 @@ def test_sessions_are_independent(fake_server, tmp_path):
         a.configure(temprature=1)
     with pytest.raises(cm.ParameterError, match="%config Cerebras.temperature must be a number from 0 to 1.5"):
         Session(history_path=None, api_key="k", base_url=fake_server.base_url, temperature=3).prepare(Ask("x"))
+
+
+def test_arun_is_the_same_call_on_the_async_client(fake_server):
+    import asyncio
+    s = Session(history_path=None, api_key="test-key", base_url=fake_server.base_url, model="llama-3.3-70b")
+
+    async def main():
+        done = await asyncio.gather(*(s.arun(Ask(f"q{i}", params={"seed": i, "max_tokens": 8})) for i in range(5)))
+        slow = asyncio.create_task(s.arun(Ask("long", params={"min_tokens": 20000, "max_tokens": 20000},
+                                              extra={}), errors="return"))
+        await asyncio.sleep(0.01)
+        slow.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await slow
+        return done
+
+    first = asyncio.run(main())
+    again = asyncio.run(main())  # a second event loop gets its own async client: no "event loop is closed"
+    sync = s.run(Ask("q0", params={"seed": 0, "max_tokens": 8}))
+    assert [r.status for r in first + again] == ["ok"] * 10 and first[0].text == again[0].text == sync.text
+    rows = s.history.rows()
+    assert len(rows) == 13 and [r["status"] for r in rows].count("interrupted") == 2

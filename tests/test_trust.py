@@ -200,3 +200,45 @@ def test_a_terminal_logprobs_cell_prints_the_line_repr_shows(shell, fake_server,
     printed = capsys.readouterr().out.splitlines()[-1]
     assert printed == "── " + logprobs_summary(r) and f"logprobs=[{logprobs_summary(r)}]" in repr(r)
     assert "\n" not in repr(r)
+
+
+def test_a_server_that_ignores_stream_still_gives_its_answer(shell, session, fake_server):
+    fake_server.fault("ignore-stream", times=3)
+    res, msgs = run(shell, "%%cerebras --max-tokens 20\nhello")
+    r = res.result
+    direct = cm.Client(api_key="test-key", base_url=fake_server.base_url).chat(
+        "hello", model=r.model, max_completion_tokens=20)
+    assert r.status == "ok" and r.text == direct.text and r.usage.completion_tokens == direct.usage.completion_tokens
+    assert cm.chat("hello", max_tokens=20).text == direct.text
+    p = cm.Playground(session=session, load_models=False)
+    p.prompt, p.max_tokens = "hello", 20
+    p.run(wait=True)
+    assert p.status == "ok" and p.output == direct.text
+
+
+def test_a_read_timeout_mid_stream_is_the_timeout_error(session, fake_server):
+    session.configure(timeout=0.3, max_retries=0)
+    fake_server.fault("stall:3;seconds=2")
+    with pytest.raises(cm.APITimeoutError) as info:
+        cm.chat("hello", max_tokens=30)
+    assert "raise the client's timeout" in str(info.value) and "StreamError" not in str(info.value)
+    assert cm.history().iloc[-1]["status"] == "error"
+
+
+@pytest.mark.parametrize("stream", [True, False])
+def test_a_key_echoed_by_the_server_is_nowhere_in_the_error(fake_server, stream):
+    """An OpenAI-style 'Incorrect API key provided: csk-...' body: the message is scrubbed, and so is every
+    attribute reachable from the exception (body, headers, the exception it came from)."""
+    from cerebras_magic.core import Ask, Session
+    secret = "csk-echoedechoedechoed123"
+    s = Session(history_path=None, api_key=secret, base_url=fake_server.base_url, model="llama-3.3-70b",
+                max_retries=0)
+    fake_server.fault("echo-key:401")
+    r = s.run(Ask("hello", stream=stream), errors="return")
+    exc = r.exception
+    assert r.status == "error" and isinstance(exc, cm.AuthenticationError)
+    assert secret in posts(fake_server)[-1].headers["authorization"]  # it was sent, and echoed back
+    seen = [repr(exc), str(exc), r.error, repr(exc.__context__), repr(exc.__cause__), json.dumps(r.to_row())]
+    seen += [repr(getattr(exc, name)) for name in dir(exc) if not name.startswith("__")]
+    assert all(secret not in text for text in seen)
+    assert exc.__context__ is None and exc.__cause__ is None

@@ -7,10 +7,12 @@ sits behind the package's functions; tests and advanced users build their own.
 """
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import os
 import threading
+import weakref
 from typing import Any, Iterable, Mapping, Optional
 
 from .. import _errors as E
@@ -90,6 +92,7 @@ class Session:
         self._history = None
         self._history_path = history_path
         self._clients: dict = {}
+        self._async_clients = weakref.WeakKeyDictionary()  # event loop -> {options: AsyncClient}
         self._lock = threading.RLock()
         self.configure(**options)
 
@@ -135,31 +138,35 @@ class Session:
     # -- clients -------------------------------------------------------------------------------
     def client(self, backend: Optional[str] = None, *, asynchronous: bool = False):
         """The client for a backend (None: the configured one), made from the options and the environment
-        as they are now."""
+        as they are now. An async client belongs to the running event loop (httpx's connections do), so
+        each loop gets its own: a batch run twice, or inside a notebook's own loop, never meets a closed one."""
         opts = dict(self.options)
         opts["backend"] = backend or opts["backend"]
         opts["api_key"] = opts["api_key"] or os.environ.get("CEREBRAS_API_KEY") or None
         opts["base_url"] = opts["base_url"] or os.environ.get("CEREBRAS_BASE_URL") or None
-        key = (asynchronous, *(opts[k] for k in CLIENT_OPTIONS))
+        key = tuple(opts[k] for k in CLIENT_OPTIONS)
         with self._lock:
-            client = self._clients.get(key)
+            if asynchronous:
+                pool = self._async_clients.setdefault(asyncio.get_running_loop(), {})
+            else:
+                pool = self._clients
+            client = pool.get(key)
             if client is None:
                 from ..api import AsyncClient, Client
                 client = (AsyncClient if asynchronous else Client)(**opts)
-                stale = [k for k in self._clients if k[:3] == key[:3]]  # same backend, other key or URL
-                for k in stale:
-                    old = self._clients.pop(k)
+                for k in [k for k in pool if k[2] == key[2]]:  # same backend, another key or URL: stale
+                    old = pool.pop(k)
                     if not asynchronous:
                         old.close()
-                self._clients[key] = client
+                pool[key] = client
             return client
 
     def close(self) -> None:
         with self._lock:
-            for key, client in self._clients.items():
-                if not key[0]:
-                    client.close()
+            for client in self._clients.values():
+                client.close()
             self._clients.clear()
+            self._async_clients.clear()
             if self._history is not None:
                 self._history.close()
 
@@ -295,6 +302,43 @@ class Session:
             call.failed(exc)
             raise
 
+    async def arun(self, ask: Ask, *, observers: Iterable = (), errors: str = "raise",
+                   cell_id: Optional[str] = None, replay_of: Optional[str] = None) -> Result:
+        """The async twin of `run`, on the AsyncClient: the same call (checks, observers, one history row).
+        Cancelling its task closes the stream and ends the call `interrupted`; the cancellation goes on."""
+        if errors not in ERRORS:
+            raise E.ParameterError(f"errors={errors!r}; allowed: {', '.join(ERRORS)}")
+        call = _Call(self, ask, list(observers), cell_id, replay_of)
+        live = None
+        try:
+            client, sent = call.begin(asynchronous=True)
+            kind, first, params, extra = sent.wire()
+            send = client.chat if kind == "chat" else client.complete
+            if sent.stream:
+                live = await send(first, stream=True, extra_body=extra or None, **params)
+                call.opened(live)
+                async for chunk in live:
+                    call.chunk(chunk)
+            else:
+                call.response(await send(first, stream=False, extra_body=extra or None, **params))
+            return call.done()
+        except (asyncio.CancelledError, KeyboardInterrupt) as exc:
+            await _aclose(live)
+            call.interrupted()
+            if errors == "raise" or isinstance(exc, asyncio.CancelledError):
+                raise
+            return call.result
+        except E.CerebrasError as exc:
+            await _aclose(live)
+            call.failed(exc)
+            if errors == "raise":
+                raise
+            return call.result
+        except BaseException as exc:  # a bug still leaves its row
+            await _aclose(live)
+            call.failed(exc)
+            raise
+
     def replay(self, row_or_id, **kwargs) -> Result:
         """Send a history row's request again, byte for byte; the new row points to the one it replays."""
         row = self._find_row(row_or_id)
@@ -337,6 +381,11 @@ def _close(live) -> None:
         live.close()
 
 
+async def _aclose(live) -> None:
+    if live is not None:
+        await live.aclose()
+
+
 class _Call:
     """One call's life, whatever moves its bytes: begun (prepared, observers told), fed chunks or a whole
     response, then ended exactly once (ok, error or interrupted) with its row written."""
@@ -349,10 +398,13 @@ class _Call:
         self.client = None
 
     def begin(self, asynchronous: bool = False):
-        client = self.session.client(self.ask.backend, asynchronous=asynchronous)
+        """(the client that sends, the Ask as sent). The catalogue is always read with the sync client:
+        it is asked once per server and session, and its answer is the same for both."""
+        sync = self.session.client(self.ask.backend)
+        client = self.session.client(self.ask.backend, asynchronous=True) if asynchronous else sync
         self.result.backend = client.label
-        sent, why = self.session._prepare(self.ask, client)
-        self.sent, self.client = sent, client
+        sent, why = self.session._prepare(self.ask, sync)
+        self.sent, self.client = sent, sync
         r = self.result
         r.ask, r.model, r.model_source = sent, sent.get("model"), why
         r.system = sent.messages[0]["content"] if sent.messages and sent.messages[0].get("role") == "system" else None

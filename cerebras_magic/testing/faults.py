@@ -26,6 +26,12 @@ FAULTS = {
     "multiline": "every JSON payload spread over several data: lines (indented JSON)",
     "slow:<seconds>": "wait that long before sending the response headers",
     "bad-tool-args": "tool calls carry arguments cut short, so they are not valid JSON (streamed or not)",
+    "ignore-stream": "streams: answer a stream=true request with the whole JSON response, as a server that "
+                     "ignores stream does",
+    "stall:<n>": "streams: send n SSE events, then send nothing more for `;seconds=<s>` (default 5) before the "
+                 "rest: a read timeout in the middle of a body",
+    "echo-key:<code>": "that status with an OpenAI-style error body that quotes the bearer token the request "
+                       "sent (\"Incorrect API key provided: csk-...\"), and the same in a response header",
     "split-tool-calls": "streams: each tool call arrives as its name, then its arguments in 8-character pieces, "
                         "instead of whole in one chunk",
     "<spec>;all": "(queued faults only) also hit /v1/models and /v1/tcp_warming, not just completions",
@@ -69,6 +75,10 @@ class Fault:
     slow: float = 0.0
     bad_tool_args: bool = False
     split_tool_calls: bool = False
+    ignore_stream: bool = False
+    stall: int | None = None
+    stall_seconds: float = 5.0
+    echo_key: int | None = None
     all_paths: bool = False
 
     def merge(self, other: "Fault") -> "Fault":
@@ -88,12 +98,12 @@ def parse(spec: str) -> Fault:
         try:
             if name in ("status", "html", "empty"):
                 fault.status, fault.body_kind = int(arg), name if name != "status" else "json"
-            elif name in ("drop", "stream-error", "malformed"):
+            elif name in ("drop", "stream-error", "malformed", "stall", "echo-key"):
                 setattr(fault, name.replace("-", "_"), int(arg))
             elif name == "slow":
                 fault.slow = float(arg)
-            elif name in ("trickle", "crlf", "comments", "multiline", "bad-tool-args", "split-tool-calls") \
-                    and not arg:
+            elif name in ("trickle", "crlf", "comments", "multiline", "bad-tool-args", "split-tool-calls",
+                          "ignore-stream") and not arg:
                 setattr(fault, name.replace("-", "_"), True)
             else:
                 raise ValueError
@@ -106,6 +116,8 @@ def parse(spec: str) -> Fault:
                 fault.wrapped = True
             elif key == "all":
                 fault.all_paths = True
+            elif key == "seconds" and value:
+                fault.stall_seconds = float(value)
             elif key in ("retry-after", "retry-after-ms", "x-should-retry") and value:
                 headers[key] = value
             else:
@@ -114,6 +126,16 @@ def parse(spec: str) -> Fault:
             headers["retry-after"] = "0"
         fault.headers = tuple(headers.items())
     return fault
+
+
+def echoed_key_response(fault: Fault, authorization: str | None) -> tuple[int, dict, bytes]:
+    """An error that repeats the caller's key back, as some OpenAI-compatible servers do: in the body (twice,
+    in message and param) and in a header, so clients can be checked for leaking it anywhere."""
+    token = (authorization or "").partition(" ")[2].strip()
+    body = {"error": {"message": f"Incorrect API key provided: {token}. You can find your API key at "
+                                 "https://example.invalid/keys.", "type": "invalid_request_error",
+                      "param": f"api_key={token}", "code": "invalid_api_key"}}
+    return fault.echo_key, {"content-type": "application/json", "x-echo-key": token}, json.dumps(body).encode()
 
 
 def error_response(fault: Fault) -> tuple[int, dict, bytes]:

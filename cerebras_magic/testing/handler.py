@@ -12,7 +12,7 @@ from urllib.parse import parse_qs
 
 from .. import _wire as wire
 from . import api
-from .faults import Fault, error_response, shape_stream, trickle_pieces
+from .faults import Fault, echoed_key_response, error_response, shape_stream, trickle_pieces
 from .ratelimit import retry_headers
 from .render import events, render
 from .respond import plan_chat, plan_completion
@@ -130,6 +130,9 @@ class Handler(BaseHTTPRequestHandler):
             return self._json(400, wire.bad_request(f"x-fake-fault: {exc}")[1])
         if fault.slow:
             time.sleep(fault.slow)
+        if fault.echo_key is not None:
+            status, extra, data = echoed_key_response(fault, headers.get("authorization"))
+            return self._send(status, data, extra)
         if fault.status is not None:
             status, extra, data = error_response(fault)
             return self._send(status, data, extra)
@@ -211,7 +214,7 @@ class Handler(BaseHTTPRequestHandler):
         pace = None if fake.firehose else fake.tokens_per_second
         if pace and fake.ttft:
             time.sleep(fake.ttft)
-        if not body.get("stream"):
+        if not body.get("stream") or fault.ignore_stream:
             if pace:
                 time.sleep(plan.completion_tokens / pace)
             return self._json(200, render(plan, fake.tokens_per_second))
@@ -223,6 +226,12 @@ class Handler(BaseHTTPRequestHandler):
                            "transfer-encoding": "chunked"}.items():
             self.send_header(key, value)
         self.end_headers()
+        if fault.stall is not None:
+            for event in framed[:fault.stall]:
+                self._chunk(event)
+            self.wfile.flush()
+            time.sleep(fault.stall_seconds)
+            dues, framed = dues[fault.stall:], framed[fault.stall:]
         if fault.trickle:
             for piece in trickle_pieces(b"".join(framed)):
                 self._chunk(piece)
