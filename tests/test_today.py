@@ -79,7 +79,7 @@ def test_models_table_without_a_catalogue_is_the_plain_list(shell, session, fake
     fake_server.fault("status:404;all", times=1)  # no public catalogue here (an OpenAI-compatible server)
     assert session.catalog.public(session.client()) == {}
     res, _ = run(shell, "%cerebras models")
-    assert list(res.result.columns) == ["owned_by", "created"] and "gpt-oss-120b" in res.result.index
+    assert list(res.result.columns) == ["created", "owned_by"] and "gpt-oss-120b" in res.result.index
 
 
 # -- reasoning -------------------------------------------------------------------------------------------
@@ -206,3 +206,25 @@ def test_limits_show_every_bucket_of_the_latest_answer(shell, fake_server, capsy
     df = res.result
     assert "requests day" in df.index and any("tokens" in b for b in df.index)
     assert df["remaining"].notna().all() and "resets_at" in df.columns
+
+
+def test_a_parameter_the_catalogue_rules_out_is_one_line(shell, fake_server, capsys):
+    n = len(posts(fake_server))
+    run(shell, "%%cerebras -m llama-3.3-70b --param repetition_penalty=1.1\nhi")  # the catalogue says False
+    assert "repetition_penalty is not supported by llama-3.3-70b (its catalogue entry says so)" in \
+        "".join(capsys.readouterr())
+    assert len(posts(fake_server)) == n
+
+
+@pytest.mark.parametrize("model", ["gpt-oss-120b", "qwen-3.8-27b"])
+@pytest.mark.parametrize("stream", [True, False])
+def test_reasoning_logprobs_given_with_the_answers_are_split_off(session, fake_server, model, stream):
+    """text_parsed (gpt-oss) and raw (Qwen) put the reasoning's logprobs ahead of the answer's in `logprobs`:
+    they become the reasoning's own heat-map section, and the answer's heat-map holds the answer."""
+    from cerebras_magic.display import logprobs_html
+    from cerebras_magic.display._tokens import pieces
+    r = cm.chat("why", model=model, logprobs=2, max_tokens=120, stream=stream)
+    assert r.reasoning and r.reasoning_logprobs
+    assert "".join(p.text for p in pieces(r.token_logprobs)) == r.text
+    html = logprobs_html(r)
+    assert "reasoning tokens" in html and html.index("answer tokens") < html.index("reasoning tokens")

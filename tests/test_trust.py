@@ -186,8 +186,7 @@ def test_the_local_heatmap_says_why_it_counts_one_token_less_than_the_footer():
                                                                            "logprobs": 2, "max_tokens": 40}))
     assert r.finish_reason == "stop" and r.completion_tokens == len(r.token_logprobs) + 1
     bundle = final_bundle(r)
-    assert f"answer tokens (+1 end-of-text token without a logprob, in the footer's count): " \
-           f"{len(r.token_logprobs)} tokens" in bundle["text/plain"]
+    assert f"answer tokens (+1 end-of-text token, no logprob): {len(r.token_logprobs)} tokens" in bundle["text/plain"]
     assert f"{r.completion_tokens:,} tokens" in bundle["text/plain"]
 
 

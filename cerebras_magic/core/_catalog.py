@@ -66,7 +66,7 @@ class Catalog:
         """(model id, why) for a request that names none. Raises what stops the list being read (a missing
         or refused key, the network): with no model named there is nothing else to send."""
         if client.route.local_model:
-            return client.route.local_model, "the local model"
+            return client.route.local_model, None  # its one model: the footer's "via local ..." says it
         ids = self.ids(client)
         if not ids:
             return client.default_model, None

@@ -144,12 +144,34 @@ class Result:
             self._add_reasoning(thought)
         if rest:
             self._text_parts.append(rest)
+        self._split_reasoning_logprobs()
         self.status = status
         if isinstance(error, BaseException):
             error = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
         self.error = error
         self.t_done = time.perf_counter()
         return self
+
+    def _split_reasoning_logprobs(self) -> None:
+        """Some formats (gpt-oss's and GLM's text_parsed, raw) put the reasoning tokens' logprobs at the head
+        of `logprobs`, not in `reasoning_logprobs`: when the head's text is exactly the reasoning (or its
+        <think> block), those entries move over, so the answer's heat-map holds the answer's tokens."""
+        if self.reasoning_logprobs or not self.token_logprobs or not self.reasoning:
+            return
+        from ..display._tokens import token_bytes
+        want = self.reasoning.encode("utf-8")
+        got, k = b"", 0
+        for entry in self.token_logprobs:
+            if len(got) >= len(want) + len(b"<think></think>\n\n"):
+                break
+            got += token_bytes(entry)
+            k += 1
+            stripped = got.strip()
+            if stripped in (want, b"<think>" + want + b"</think>"):
+                while k < len(self.token_logprobs) and not token_bytes(self.token_logprobs[k]).strip():
+                    k += 1  # the blank lines between the reasoning and the answer
+                self.reasoning_logprobs, self.token_logprobs = self.token_logprobs[:k], self.token_logprobs[k:]
+                return
 
     def _add_reasoning(self, piece: str) -> None:
         self._reasoning_parts.append(piece)

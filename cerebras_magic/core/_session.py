@@ -199,6 +199,7 @@ class Session:
             raise E.ParameterError(f"{client.base_url} lists no models: name one with "
                                    f"{BY_NAME['model'].shown_as(ask.source)}")
         self.catalog.check(client, params["model"], BY_NAME["model"].shown_as(ask.source if why is None else "config"))
+        self._check_supported(client, ask, params)
         system = params.pop("system", None)
         messages = None
         if ask.endpoint == "chat":
@@ -214,8 +215,24 @@ class Session:
             shown = {"magic": f"--schema {schema}", "widget": "the Schema field"}.get(ask.source, f"schema={schema!r}")
             schema = resolve_schema(schema, self.user_namespace(), shown)
         stream = self.defaults["stream"] if ask.stream is None else ask.stream
+        # the backend that answers is part of the request: a replay goes back to it (the local model, say)
         return dataclasses.replace(ask, params=params, messages=messages, schema=schema, stream=bool(stream),
-                                   resolved=True), why
+                                   backend=ask.backend or client.backend, resolved=True), why
+
+    def _check_supported(self, client, ask: Ask, params: dict) -> None:
+        """A parameter the catalogue says this model does not take is one line before sending (where the
+        catalogue says nothing, the server's own 400 is the line)."""
+        supported = (self.catalog.entry(client, params["model"]) or {}).get("supported_parameters") or {}
+        if not isinstance(supported, dict):
+            return
+        for p in PARAMS:
+            if p.name in params and p.name not in ("model", "system") \
+                    and supported.get(p.wire_name(ask.endpoint)) is False:
+                raise E.ParameterError(f"{p.shown_as(ask.source)} is not supported by {params['model']} "
+                                       f"(its catalogue entry says so)")
+        for key in ask.extra:
+            if supported.get(key) is False:
+                raise E.ParameterError(f"{key} is not supported by {params['model']} (its catalogue entry says so)")
 
     def user_namespace(self) -> Mapping:
         """Where names typed by the user (a --schema class) are looked up: the running IPython's namespace."""

@@ -92,7 +92,8 @@ def footer_parts(r) -> list:
     if r.reasoning_tokens:
         parts.append(f"{r.reasoning_tokens:,} reasoning")
     accepted, rejected = r.prediction_tokens
-    if accepted is not None or rejected is not None:
+    predicted = r.ask is not None and "prediction" in r.ask.extra  # servers send zeros with no prediction
+    if predicted and (accepted is not None or rejected is not None):
         parts.append(f"prediction: {accepted or 0:,} accepted, {rejected or 0:,} rejected")
     if r.ttft is not None:
         parts.append(f"TTFT {r.ttft * 1000:,.0f} ms")
@@ -169,7 +170,7 @@ def answer_label(r) -> str:
         return "answer tokens"
     extra = counted - (r.reasoning_tokens or 0) - len(r.token_logprobs)
     if extra > 0 and r.finish_reason == "stop" and r.endpoint == "chat":
-        return f"answer tokens (+{extra} end-of-text token{'s' if extra > 1 else ''} without a logprob, in the footer's count)"
+        return f"answer tokens (+{extra} end-of-text token{'s' if extra > 1 else ''}, no logprob)"
     return "answer tokens"
 
 

@@ -12,18 +12,19 @@ def models_frame(models: list, catalogue: dict):
     rows = []
     for m in models:
         entry = catalogue.get(m["id"]) or {}
-        row = {"id": m["id"], "owned_by": entry.get("owned_by") or m.get("owned_by"),
-               "created": _date(entry.get("created") or m.get("created"))}
+        row = {"id": m["id"]}
         if catalogue:
             limits, pricing = entry.get("limits") or {}, entry.get("pricing") or {}
             caps = entry.get("capabilities") or {}
-            row.update(name=entry.get("name"), context=limits.get("max_context_length"),
-                       max_completion=limits.get("max_completion_tokens"),
+            row.update(name=entry.get("name"), deprecated=entry.get("deprecated"), preview=entry.get("preview"),
+                       context=limits.get("max_context_length"), max_completion=limits.get("max_completion_tokens"),
                        usd_per_m_prompt=_per_million(pricing.get("prompt")),
-                       usd_per_m_cached=_per_million(pricing.get("input_cache_read")),
                        usd_per_m_completion=_per_million(pricing.get("completion")),
-                       capabilities=", ".join(k for k, v in caps.items() if v is True) or None,
-                       deprecated=entry.get("deprecated"), preview=entry.get("preview"))
+                       usd_per_m_cached=_per_million(pricing.get("input_cache_read")))
+        row.update(created=_date(entry.get("created") or m.get("created")),
+                   owned_by=entry.get("owned_by") or m.get("owned_by"))
+        if catalogue:
+            row["capabilities"] = ", ".join(k for k, v in caps.items() if v is True) or None
         rows.append(row)
     frame = pd.DataFrame(rows).set_index("id")
     for name in ("context", "max_completion"):

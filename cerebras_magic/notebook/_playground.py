@@ -102,7 +102,7 @@ class Playground(anywidget.AnyWidget):
         self._snapshots: dict = {}
         if not self.model:
             try:
-                self.model = self.session.client().default_model
+                self.model = self.session.catalog.default_model(self.session.client())[0] or ""
             except Exception as exc:  # no backend yet: the panel still opens, and says why
                 self.error = str(exc)
         if not self.models and self.model:
