@@ -1,19 +1,21 @@
-"""`python -m bench [stream magic paced logprobs history memory local] [--n N] [--repeats R]`: print the tables."""
+"""`python -m bench [stream magic paced logprobs history memory local frontend batch] [--n N] [--repeats R]`: print the
+tables."""
 import argparse
 import platform
 import os
 
-from . import history, logprobs, magic, memory, paced, stream
+from . import batch, history, logprobs, magic, memory, paced, stream
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(prog="python -m bench")
-    ap.add_argument("which", nargs="*", choices=["stream", "magic", "paced", "logprobs", "history", "memory", "local", []],
+    ap.add_argument("which", nargs="*", choices=["stream", "magic", "paced", "logprobs", "history", "memory", "local", "frontend", "batch",
+                                                     []],
                     help="which tables (default: all)")
     ap.add_argument("--n", type=int, default=20000)
     ap.add_argument("--repeats", type=int, default=5)
     a = ap.parse_args()
-    a.which = a.which or ["stream", "magic", "paced", "logprobs", "history", "memory", "local"]
+    a.which = a.which or ["stream", "magic", "paced", "logprobs", "history", "memory", "local", "frontend", "batch"]
     print(f"# {platform.python_implementation()} {platform.python_version()}, {os.cpu_count()} cores, {platform.machine()}")
     if "stream" in a.which:
         print(stream.report(a.n, a.repeats))
@@ -30,6 +32,11 @@ def main() -> None:
     if "local" in a.which:
         from . import local
         print(local.report())
+    if "batch" in a.which:
+        print(batch.report())
+    if "frontend" in a.which:
+        from . import frontend
+        print(frontend.report(3))
 
 
 if __name__ == "__main__":

@@ -29,7 +29,9 @@ _LAZY = {
     **{name: "_errors" for name in _ERRORS},
     "chat": "core._functions", "complete": "core._functions", "history": "core._functions",
     "configure": "core._functions", "replay": "core._functions", "logprobs_frame": "core._functions",
-    "Ask": "core", "Session": "core", "Result": "core", "Playground": "notebook",
+    "Ask": "core", "Session": "core", "Result": "core", "Playground": "notebook", "Tool": "core",
+    "compare": "core._compare", "Comparison": "core._compare",
+    "batch": "core._batch", "BatchRun": "core._batch",
 }
 
 __all__ = sorted(_LAZY) + ["__version__"]

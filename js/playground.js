@@ -97,6 +97,17 @@ function statsLine(st, running, elapsed) {
 const STATUS_TEXT = { idle: "idle", running: "● running", ok: "✓ ok", error: "✕ error", interrupted: "■ interrupted" };
 const RUN_MARK = { ok: "✓", error: "✕", interrupted: "■", running: "●" };
 
+// The CodeMirror 6 editor of the notebook cell whose output holds `el` (JupyterLab 4 and Notebook 7 share
+// their cells; its content node carries the view). Changes made through it reach the notebook's model like
+// typing does. null elsewhere (VS Code, Colab, a page with no cell).
+function cellEditor(el) {
+  const cell = el.closest(".jp-Cell");
+  const content = cell && cell.querySelector(".jp-InputArea-editor .cm-content");
+  const node = content && content.cmView;
+  const view = node && ((node.rootView && node.rootView.view) || node.view);
+  return view && view.state && typeof view.dispatch === "function" ? view : null;
+}
+
 function render({ model, el }) {
   // the parameter list, its bounds and the stop-string escapes: Python's, from the `spec` trait
   const spec = model.get("spec") || {};
@@ -179,6 +190,8 @@ function render({ model, el }) {
   const copyBtn = h("button", { type: "button", class: "cm-pg-btn cm-pg-copy", text: "Copy as %%cerebras cell" });
   const copyNote = h("span", { class: "cm-pg-hint cm-pg-copy-note", "aria-live": "polite" });
   const cellBox = h("textarea", { class: "cm-pg-cell", readonly: true, rows: 4, spellcheck: "false", id: id("cell") });
+  const writeBtn = h("button", { type: "button", class: "cm-pg-btn cm-pg-write-back", text: "Write back to the cell",
+    title: "Replace this cell's %%cerebras line and prompt with the panel's settings" });
 
   const stopField = field("Stop strings", stop, { hint: stops.hint });
   const systemField = field("System prompt", system, { cls: "cm-pg-system-field" });
@@ -223,7 +236,7 @@ function render({ model, el }) {
     lp,
     h("div", { class: "cm-pg-foot" },
       runs,
-      h("div", { class: "cm-pg-cell-row" }, copyBtn, copyNote),
+      h("div", { class: "cm-pg-cell-row" }, copyBtn, writeBtn, copyNote),
       h("label", { class: "cm-pg-sr", for: cellBox.id, text: "%%cerebras cell for the current settings" }),
       cellBox));
   answer.removeAttribute("aria-label");
@@ -288,6 +301,45 @@ function render({ model, el }) {
   checkbox("chat_mode", chatMode);
   select("endpoint", endpoint);
   select("response_format", format);
+
+  // ---------- tools: the notebook functions the model may call, each step, Approve/Deny ----------
+  // (the kernel waits for the answer on the panel's worker thread; step text is model text: textContent only)
+  const toolsIn = h("input", { type: "text", class: "cm-pg-tools", placeholder: "e.g. get_weather, convert", spellcheck: "false", autocomplete: "off" });
+  const approveBox = h("input", { type: "checkbox", class: "cm-pg-approve-box" });
+  params.append(field("Tools", toolsIn, { hint: "notebook functions, comma-separated" }),
+    row(check(approveBox, "approve", "Ask before each tool call")));
+  text("tools", toolsIn);
+  checkbox("approve", approveBox);
+  const approvalText = h("span", { class: "cm-pg-approval-text" });
+  const approveYes = h("button", { type: "button", class: "cm-pg-btn cm-pg-primary cm-pg-approve-yes", text: "Approve" });
+  const approveNo = h("button", { type: "button", class: "cm-pg-btn cm-pg-approve-no", text: "Deny" });
+  const approval = h("div", { class: "cm-pg-approval", role: "alertdialog", "aria-label": "Approve this tool call?" },
+    approvalText, approveYes, approveNo);
+  const stepsList = h("ol", { class: "cm-pg-steps", "aria-label": "Tool calls" });
+  runBtn.parentNode.after(approval, stepsList);
+  const STEP_MARK = { ok: "✓", error: "✕", refused: "⊘", "not run": "–", interrupted: "■", running: "…", called: "·" };
+  const renderSteps = () => {
+    const list = model.get("tool_steps") || [];
+    stepsList.replaceChildren(...list.map((s) => h("li", { class: `cm-pg-step cm-pg-step-${String(s.status || "note").replace(/\W/g, "-")}`,
+      text: s.note ? s.note : `${STEP_MARK[s.status] || "·"} ${s.call}${s.said ? ` → ${s.said}` : ""}${isNum(s.ms) ? ` · ${s.ms} ms` : ""}` })));
+    stepsList.hidden = list.length === 0;
+  };
+  const renderApproval = () => {
+    const p = model.get("pending_call") || {};
+    approval.hidden = !p.id;
+    approvalText.textContent = p.id ? `Run ${p.call}?` : "";
+    if (p.id) approveYes.focus();
+  };
+  const answerCall = (ok) => {
+    const p = model.get("pending_call") || {};
+    if (p.id) send("approve", { id: p.id, ok });
+  };
+  listen(approveYes, "click", () => answerCall(true));
+  listen(approveNo, "click", () => answerCall(false));
+  on("change:tool_steps", renderSteps);
+  on("change:pending_call", renderApproval);
+  renderSteps();
+  renderApproval();
 
   // the model dropdown: options from `models`, plus the current model if the list lacks it
   const renderModels = () => {
@@ -465,6 +517,24 @@ function render({ model, el }) {
       copyNote.textContent = "Clipboard unavailable here: the cell is selected below, press Ctrl+C (⌘C).";
     }
   });
+
+  // ---------- write back (%%cerebras --panel): the cell that holds this panel gets the panel's settings ----------
+  const renderWriteBack = () => (writeBtn.hidden = !model.get("write_back"));
+  listen(writeBtn, "click", () => {
+    const v = model.get("write_back") || "";
+    const view = cellEditor(el);
+    if (view) {
+      view.dispatch({ changes: { from: 0, to: view.state.doc.length, insert: v } });
+      copyNote.textContent = "Written back: the cell now holds the panel's settings.";
+    } else {
+      cellBox.value = v;
+      cellBox.focus();
+      cellBox.select();
+      copyNote.textContent = "Write back needs JupyterLab or Notebook 7: the cell text is selected below, copy it (Ctrl+C).";
+    }
+  });
+  on("change:write_back", renderWriteBack);
+  renderWriteBack();
 
   on("change:running", renderRunning);
   on("change:stats", renderStats);

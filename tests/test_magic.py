@@ -112,7 +112,12 @@ def test_unknown_name_is_one_usage_error_line(shell, fake_server, capsys):
     ("%%cerebras --top-p 7\nhi", "--top-p must be a number from 0 to 1 (got 7)"),
     ("%%cerebras --max-tokens 0\nhi", "--max-tokens must be an integer ≥ 1 (got 0)"),
     ("%%cerebras --bogus\nhi", "unrecognized arguments: --bogus"),
-    ("%%cerebras -t hot\nhi", "invalid float value: 'hot'"),
+    ("%%cerebras -t hot\nhi", "-t/--temperature must be a number from 0 to 1.5 (got 'hot')"),
+    ("%%cerebras --seed 1,x\nhi", "--seed must be an integer (got 'x')"),
+    ("%%cerebras -m a,b,c,d,e -t 0,0.5,1,1.5\nhi", "-m/--model 5 values x -t/--temperature 4 values is 20 answers; "
+                                                  "at most 16"),
+    ("%%cerebras -m a,b --chat\nhi", "--chat/--new cannot be used with a grid"),
+    ("%%cerebras -t 0,1 --panel\nhi", "--panel shows one request"),
     ("%%cerebras --echo\nhi", "--echo works only with --completion"),
     ("%%cerebras --completion --json\nhi", "--json needs the chat endpoint"),
     ("%%cerebras --stop a --stop b --stop c --stop d --stop e\nhi", "at most 4"),

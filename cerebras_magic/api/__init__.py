@@ -6,6 +6,7 @@
     _streaming.py  sync and async streams of typed chunks
     _client.py     Client and AsyncClient over one shared core (request building, retries, parsing)
     _routing.py    where requests go: Cerebras, another server, or the local model
+    _pool.py       the async client's connections, in small pools (many requests in flight)
 
 The API's facts (paths, limits, error bodies, request checks) are in ../_wire.py, shared with local/ and
 testing/. Names load lazily, like the package's.

@@ -372,6 +372,13 @@ class AsyncClient(_Core):
             attempt += 1
             await asyncio.sleep(delay)
 
+    def on_response(self, hook) -> None:
+        """Await `hook(response)` as each response's headers arrive, a retried 429 included: the batch
+        scheduler learns the rate limits from them, and slows down at the first 429, not the last."""
+        hooks = self._http.event_hooks
+        hooks["response"] = [*hooks.get("response", []), hook]
+        self._http.event_hooks = hooks
+
     async def aclose(self) -> None:
         await self._http.aclose()
 

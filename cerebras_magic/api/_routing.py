@@ -104,5 +104,9 @@ def http_client_for(where: Route, timeout, *, asynchronous: bool = False):
     if where.backend == "local":
         from ..local import transport as local_transport
         transport = local_transport()
-    cls = httpx.AsyncClient if asynchronous else httpx.Client
-    return cls(timeout=timeout, transport=transport, verify=_tls())
+    if not asynchronous:
+        return httpx.Client(timeout=timeout, transport=transport, verify=_tls())
+    if transport is None:  # many requests in flight: see _pool.py
+        from ._pool import ShardedTransport
+        transport = ShardedTransport(verify=_tls())
+    return httpx.AsyncClient(timeout=timeout, transport=transport, verify=_tls())

@@ -8,6 +8,10 @@ all become an Ask. It is the one place that knows how a request is spelled every
 - as a `%%cerebras` cell that sends the same request (`to_cell()`);
 - as plain JSON for the history (`to_dict()` / `from_dict()`), so any row can be sent again byte for byte.
 
+Tools: `tools` holds functions (or Tools, or names a cell or the panel typed, or the wire schemas a history
+row keeps); the wire gets their JSON schemas (core/_toolspec.py). `max_steps` and `approve` are the tool
+loop's options (core/_tools.py): they shape the cell, never the request, so a history row does not keep them.
+
 An Ask as built by a front end may leave things to the session (a parameter left None takes the session's
 default; `conversation` names a chat to continue). `Session.prepare` resolves those and returns the Ask
 that is actually sent: its `messages` are the turns before the prompt, system prompt applied.
@@ -16,15 +20,17 @@ from __future__ import annotations
 
 import dataclasses
 import json as _json
+import re
 import shlex
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional
 
 from .. import _errors as E
 from .. import _wire as wire
-from ._params import ALIASES, BY_NAME, PARAMS, escape
+from ._params import ALIASES, BY_NAME, PARAMS, TOOL_CHOICES, escape
+from ._toolspec import check_tools, tool_name, tool_spec
 
-FRONTS = ("magic", "widget", "python", "replay", "batch", "compare")
+FRONTS = ("magic", "widget", "python", "replay", "batch", "compare", "fork")
 
 
 @dataclass(frozen=True)
@@ -44,6 +50,9 @@ class Ask:
     backend: Optional[str] = None     # None: the session's backend
     source: str = "python"            # who built it (names the flags or fields in error messages)
     resolved: bool = False            # prepared by a Session: sent exactly as it is (replays are)
+    tools: tuple = ()                 # functions, Tools, names (looked up by the loop) or wire schemas
+    max_steps: Optional[int] = None   # the tool loop's most requests (None: 8); not sent
+    approve: Any = None               # ask before each tool call: True (a yes/no prompt) or a function(step)
 
     # -- building ------------------------------------------------------------------------------
     @classmethod
@@ -52,7 +61,11 @@ class Ask:
         structure by name, and any other API field (`frequency_penalty=`, `extra_body={...}`) as extra."""
         extra = dict(kwargs.pop("extra_body", None) or {})
         structure = {k: kwargs.pop(k) for k in ("messages", "conversation", "new", "json", "schema", "stream",
-                                                "backend") if k in kwargs}
+                                                "backend", "tools", "max_steps", "approve") if k in kwargs}
+        structure["tools"] = tuple(structure.get("tools") or ())
+        choice = kwargs.get("tool_choice")
+        if isinstance(choice, Mapping):  # the wire spelling of a named function
+            kwargs["tool_choice"] = (choice.get("function") or {}).get("name")
         params = {}
         for key, value in kwargs.items():
             name = ALIASES.get(key, key)
@@ -97,12 +110,14 @@ class Ask:
             checked[name] = p.check(value, front)
         if self.endpoint == "completion":
             for (flag, arg), on in ((("--chat", "a conversation"), self.conversation or self.messages),
-                                    (("--json", "json"), self.json), (("--schema", "schema"), self.schema is not None)):
+                                    (("--json", "json"), self.json), (("--schema", "schema"), self.schema is not None),
+                                    (("--tools", "tools"), self.tools)):
                 if on:
                     raise E.ParameterError(_wrong_endpoint(_said(front, flag, arg), "chat", front))
         if self.json and self.schema is not None:
             raise E.ParameterError(f"use {_said(front, '--json', 'json')} or {_said(front, '--schema NAME', 'schema')}, "
                                    "not both")
+        check_tools(self, checked.get("tool_choice"), lambda flag, arg: _said(front, flag, arg))
         if checked.get("echo") and checked.get("raw_tokens"):
             raise E.ParameterError(f"{_said(front, '--echo', 'echo')} and {_said(front, '--raw-tokens', 'raw_tokens')}"
                                    " cannot be used together; pick one")
@@ -122,9 +137,12 @@ class Ask:
         params: dict = {}
         for p in PARAMS:
             value = self.params.get(p.name)
-            if value is None or p.name == "system":
-                continue
-            if p.name == "logprobs":
+            if value is None or p.name == "system" or (p.name == "tool_choice" and not self.tools):
+                continue  # (a %config default tool choice applies only to requests with tools)
+            if p.name == "tool_choice":
+                params["tool_choice"] = value if value in TOOL_CHOICES else {"type": "function",
+                                                                             "function": {"name": value}}
+            elif p.name == "logprobs":
                 params.update({"logprobs": True, "top_logprobs": value} if self.endpoint == "chat"
                               else {"logprobs": value})
             elif p.kind == "list":
@@ -139,6 +157,8 @@ class Ask:
                 {"type": "json_object"} if self.json else None)
             if fmt is not None:
                 params["response_format"] = fmt
+            if self.tools:
+                params["tools"] = [tool_spec(t) for t in self.tools]
         known = {k: v for k, v in self.extra.items() if k not in params}
         return self.endpoint, self.sent_messages() if self.endpoint == "chat" else self.prompt, params, known
 
@@ -170,7 +190,7 @@ class Ask:
             else:
                 shown = f"{value:g}" if isinstance(value, float) else str(value)
                 words += [p.flags[0] if p.name in ("model", "system", "temperature") else p.flag,
-                          _quote(shown, p.escaped)]
+                          _quote(shown, p.escaped, commas=p.name == "system")]
         if self.conversation:
             words += ["--new" if self.new else "--chat"] + ([] if self.conversation == "default" else
                                                            [_quote(self.conversation, False)])
@@ -178,6 +198,10 @@ class Ask:
             words.append("--json")
         elif self.schema is not None:
             words += ["--schema", _quote(schema_name(self.schema), False)]
+        if self.tools:
+            words += ["--tools", _quote(",".join(tool_name(t) for t in self.tools), False)]
+            words += ["--max-steps", str(self.max_steps)] if self.max_steps is not None else []
+            words += ["--approve"] if self.approve else []
         if self.backend:
             words += ["--backend", self.backend]
         if self.stream is False:
@@ -207,6 +231,8 @@ class Ask:
             out["schema"] = {"name": schema_name(self.schema), "schema": schema_json(self.schema)}
         if self.extra:
             out["extra"] = dict(self.extra)
+        if self.tools:
+            out["tools"] = [tool_spec(t) for t in self.tools]
         return out
 
     @classmethod
@@ -217,7 +243,7 @@ class Ask:
                    params=dict(data.get("params") or {}), messages=None if messages is None else tuple(messages),
                    conversation=data.get("conversation"), json=bool(data.get("json")), schema=data.get("schema"),
                    extra=dict(data.get("extra") or {}), stream=data.get("stream"), backend=data.get("backend"),
-                   source=source, resolved=bool(data.get("resolved")))
+                   source=source, resolved=bool(data.get("resolved")), tools=tuple(data.get("tools") or ()))
 
 
 def with_system(turns, system: Optional[str]) -> list:
@@ -273,7 +299,8 @@ def _said(front: str, flag: str, arg: str) -> str:
 
 
 _PANEL_FIELDS = {"--chat": "chat mode", "--json": "the JSON object format", "--schema": "the JSON schema format",
-                 "--schema NAME": "the JSON schema format"}
+                 "--schema NAME": "the JSON schema format", "--tools": "the Tools field",
+                 "--approve": "the Approve checkbox"}
 
 
 def _wrong_endpoint(what: str, needs: str, front: str) -> str:
@@ -282,6 +309,10 @@ def _wrong_endpoint(what: str, needs: str, front: str) -> str:
     return f"{what} needs the chat endpoint" + ("; drop --completion" if front == "magic" else ", not completion")
 
 
-def _quote(text: str, escaped: bool) -> str:
-    """Shell-quote a flag value; in escaped values newlines and backslashes become the escapes."""
-    return shlex.quote(escape(text) if escaped else text)
+def _quote(text: str, escaped: bool, commas: bool = False) -> str:
+    """Shell-quote a flag value; in escaped values newlines and backslashes become the escapes. `commas`:
+    a comma that would split the value into a grid (-s) is written `\\,`."""
+    text = escape(text) if escaped else text
+    if commas:
+        text = re.sub(r",(?=\S)", r"\\,", text)
+    return shlex.quote(text)

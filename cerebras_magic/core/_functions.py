@@ -14,10 +14,17 @@ def chat(prompt: Any, **kwargs) -> Result:
     `prompt` is a string, content parts, or a whole list of messages. Parameters go by their names
     (`max_tokens`, `system`, `stop`, ..., or their API spelling such as `max_completion_tokens`); any other
     API field is sent as given (`frequency_penalty=...`, `extra_body={...}`). `chat="NAME"` continues a
-    named conversation. Errors raise; the call is in `cm.history()` either way."""
+    named conversation. Errors raise; the call is in `cm.history()` either way.
+
+    `tools=[fn, ...]` runs the tool loop (core/_tools.py) to the answer: `r.tool_calls` lists its steps;
+    `tool_choice=`, `max_steps=` and `approve=True` (or a function of the step) shape it."""
     if "chat" in kwargs:
         kwargs["conversation"] = kwargs.pop("chat")
-    return default_session().run(Ask.from_kwargs(prompt, endpoint="chat", **kwargs))
+    ask = Ask.from_kwargs(prompt, endpoint="chat", **kwargs)
+    if ask.tools or ask.max_steps is not None or ask.approve is not None:
+        from ._tools import run_tools
+        return run_tools(default_session(), ask)
+    return default_session().run(ask)
 
 
 def complete(prompt: Any, **kwargs) -> Result:

@@ -116,6 +116,7 @@ def _short(value: Any) -> str:
 
 
 _CHAT, _COMPLETION = ("chat",), ("completion",)
+TOOL_CHOICES = wire.TOOL_CHOICES   # --tool-choice takes these or a tool's name (Ask maps a name to the wire)
 PARAMS: tuple = (
     Param("model", ("-m", "--model"), "str", "Model id (%cerebras models lists them).", "Model"),
     Param("system", ("-s", "--system"), "str", "System prompt; \\n means a newline.", "System prompt",
@@ -138,6 +139,8 @@ PARAMS: tuple = (
           "Reasoning format", choices=wire.REASONING_FORMATS, endpoints=_CHAT, panel=False),
     Param("clear_thinking", ("--clear-thinking",), "bool", "GLM: leave earlier turns' reasoning out of the "
           "context.", "Clear thinking", endpoints=_CHAT, panel=False),
+    Param("tool_choice", ("--tool-choice",), "str", "With --tools: auto, required, none or a tool's name.",
+          "Tool choice", endpoints=_CHAT, panel=False),
     Param("user", ("--user",), "str", "End-user id sent to the API.", "User", panel=False),
     Param("echo", ("--echo",), "bool", "Completion: include the prompt in the answer.", "Echo",
           endpoints=_COMPLETION, panel=False),
@@ -150,6 +153,63 @@ BY_NAME = {p.name: p for p in PARAMS}
 # Python spellings of the wire names that mean one of our params (cm.chat(max_completion_tokens=20))
 ALIASES = {"max_completion_tokens": "max_tokens", "min_completion_tokens": "min_tokens",
            "return_raw_tokens": "raw_tokens"}
+
+
+# -- grids: a comma list on one of these flags (or a list in `cm.compare`) makes one request per value ----
+GRID = ("model", "system", "temperature", "top_p", "max_tokens", "seed")
+MAX_CELLS = 16
+
+
+def split_values(p: Param, text: str) -> list:
+    """A flag value as its comma list (`-t 0,0.7` -> ["0", "0.7"]). In `-s` a comma followed by a space (or
+    at the end) belongs to the text, and `\\,` is a literal comma; other escapes stay for `unescape`."""
+    if p.kind != "str" or not p.escaped:
+        return [part.strip() for part in text.split(",")] if p.name in GRID else [text]
+    items, cur, i = [], [], 0
+    while i < len(text):
+        ch = text[i]
+        if ch == "\\" and i + 1 < len(text):
+            cur.append("," if text[i + 1] == "," else text[i:i + 2])
+            i += 2
+            continue
+        if ch == "," and i + 1 < len(text) and not text[i + 1].isspace():
+            items.append("".join(cur))
+            cur = []
+        else:
+            cur.append(ch)
+        i += 1
+    return items + ["".join(cur)]
+
+
+def parse_value(p: Param, text: str, front: str = "magic"):
+    """One flag value typed as text -> the parameter's value, checked (the line names the flag)."""
+    if p.kind in ("int", "float"):
+        try:
+            number = float(text) if p.kind == "float" else int(text)
+        except ValueError:
+            raise E.ParameterError(f"{p.shown_as(front)} must be {p.rule()} (got {_short(text)})") from None
+        return p.check(number, front)
+    return p.check(unescape(text) if p.escaped else text, front)
+
+
+def grid(values: dict, front: str = "magic", samples: Optional[int] = None) -> list:
+    """The cells of a grid: `values` maps GRID names to their lists; the product of the lists that have
+    more than one value, each cell a {name: value} dict, times `samples` (n answers each). At most
+    MAX_CELLS answers, else one line saying how many were asked for."""
+    names = [n for n in GRID if len(values.get(n) or ()) > 1]
+    sizes = [len(values[n]) for n in names] + ([samples] if samples and samples > 1 else [])
+    total = 1
+    for size in sizes:
+        total *= size
+    if total > MAX_CELLS:
+        said = [f"{BY_NAME[n].shown_as(front)} {len(values[n])} values" for n in names]
+        if samples and samples > 1:
+            said.append(f"{'-n' if front == 'magic' else 'n='} {samples} samples")
+        raise E.ParameterError(f"a grid of {' x '.join(said)} is {total} answers; at most {MAX_CELLS} at once")
+    cells = [{}]
+    for name in names:
+        cells = [{**cell, name: value} for cell in cells for value in values[name]]
+    return cells
 
 
 def spec_for_js() -> dict:

@@ -12,6 +12,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
+from ._steps import merge as merge_calls, rows_json
 from ._think import ThinkSplitter
 
 Status = str  # "running" | "ok" | "error" | "interrupted"
@@ -55,12 +56,21 @@ class Result:
     model_source: Optional[str] = None          # why this model: None (asked for), "default", "live list", ...
     cost_usd: Optional[float] = None            # from the catalogue's prices; None when they are unknown
     replay_of: Optional[str] = None             # the history id this call sent again
+    group_id: Optional[str] = None              # the grid (cm.compare, a comma-list cell) this answer belongs to
+    parent_id: Optional[str] = None             # a fork: the answer it branches from ...
+    fork_at: Optional[int] = None               # ... at this token position (its text starts with theirs)
+    tags: Dict[str, Any] = field(default_factory=dict)   # more history columns (a batch row: batch, batch_key, ...)
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     started_at: str = field(default_factory=lambda: _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="milliseconds"))
 
     text: str = _Growing()                      # type: ignore[assignment]
     reasoning: str = _Growing()                 # type: ignore[assignment]
-    tool_calls: List[dict] = field(default_factory=list)
+    tool_calls: List[Any] = field(default_factory=list)    # ToolSteps (core/_steps.py): this answer's calls; a
+    #                                                        tool loop's final Result: every step of the loop
+    run_id: Optional[str] = None                # a tool loop's id, on each of its requests' rows
+    step: Optional[int] = None                  # this request's number in its tool loop (1, 2, ...)
+    tool_results: List[dict] = field(default_factory=list)  # the tool results this request sent back
+    tool_note: Optional[str] = None             # how a tool loop ended, when not with an answer
     finish_reason: Optional[str] = None
     usage: Optional[Any] = None                 # types.Usage
     time_info: Optional[Any] = None             # types.TimeInfo
@@ -128,8 +138,8 @@ class Result:
                 thought, new = self._think.feed(new)
                 if thought:
                     self._add_reasoning(thought)
-            if msg.tool_calls:
-                self.tool_calls.extend(tc.model_dump(exclude_none=True) for tc in msg.tool_calls)
+            if msg.tool_calls:  # whole, or streamed in pieces joined by index
+                merge_calls(self.tool_calls, msg.tool_calls, self.step)
             if choice.logprobs is not None and choice.logprobs.content:
                 self.token_logprobs.extend(_chat_logprobs(choice.logprobs.content))
             if choice.reasoning_logprobs is not None and choice.reasoning_logprobs.content:
@@ -252,7 +262,7 @@ class Result:
             "messages": json.dumps(self.messages, ensure_ascii=False),
             "params": json.dumps(self.params, ensure_ascii=False, sort_keys=True, default=str),
             "response": self.text, "reasoning": self.reasoning or None,
-            "tool_calls": json.dumps(self.tool_calls, ensure_ascii=False) if self.tool_calls else None,
+            "tool_calls": rows_json([s.row_call() for s in self.tool_calls]),
             "finish_reason": self.finish_reason, "status": self.status, "error": self.error,
             "prompt_tokens": getattr(u, "prompt_tokens", None), "completion_tokens": self.completion_tokens,
             "cached_tokens": self.cached_tokens, "reasoning_tokens": self.reasoning_tokens, "cost_usd": self.cost_usd,
@@ -268,6 +278,10 @@ class Result:
             "logprobs": _compact_logprobs(self.token_logprobs), "cell_id": self.cell_id,
             "request": None if self.ask is None else json.dumps(self.ask.to_dict(), ensure_ascii=False, default=str),
             "replay_of": self.replay_of,
+            **({"run_id": self.run_id, "step": self.step, "tool_results": rows_json(self.tool_results)}
+               if self.run_id else {}),
+            **{k: getattr(self, k) for k in ("group_id", "parent_id", "fork_at") if getattr(self, k) is not None},
+            **self.tags,
         }
 
     @property
@@ -281,6 +295,13 @@ class Result:
         from IPython.display import HTML, display
         from ..display import logprobs_html
         display(HTML(logprobs_html(self, scale=scale, top=top, reasoning=reasoning)))
+
+    def fork(self, position: int, token: str, **kwargs) -> "Result":
+        """Continue this answer from `token` (one of the alternatives at token `position`, see `.logprobs`)
+        instead of the token the model chose: the branch is a new call (and history row) whose text is this
+        answer's up to `position`, then `token`, then the model's continuation. See core/_fork.py."""
+        from ._fork import fork
+        return fork(self, position, token, **kwargs)
 
     def _ipython_display_(self) -> None:
         if self.__dict__.pop("_shown", False):  # already streamed into the cell by the renderer

@@ -271,15 +271,16 @@ class Session:
                 "cost_usd": self.catalog.cost(client, model, usage) if most else None}
 
     def run(self, ask: Ask, *, observers: Iterable = (), errors: str = "raise", cancel: Optional[Cancel] = None,
-            cell_id: Optional[str] = None, replay_of: Optional[str] = None) -> Result:
+            cell_id: Optional[str] = None, replay_of: Optional[str] = None, result: Optional[Result] = None) -> Result:
         """Send one request and fold the answer into a Result; always leaves exactly one history row.
 
         errors="raise": an error raises its CerebrasError (its `.result` holds what arrived) and Ctrl-C
         raises KeyboardInterrupt, after the row is written. errors="return": the Result is returned with
-        status "error" (`.exception` set) or "interrupted"."""
+        status "error" (`.exception` set) or "interrupted". `result`: the Result to fold the answer into
+        (a grid's carries its group id; a fork's starts with the text it branches from)."""
         if errors not in ERRORS:
             raise E.ParameterError(f"errors={errors!r}; allowed: {', '.join(ERRORS)}")
-        call = _Call(self, ask, list(observers), cell_id, replay_of)
+        call = _Call(self, ask, list(observers), cell_id, replay_of, result)
         live = None
         try:
             client, sent = call.begin()
@@ -320,12 +321,13 @@ class Session:
             raise
 
     async def arun(self, ask: Ask, *, observers: Iterable = (), errors: str = "raise",
-                   cell_id: Optional[str] = None, replay_of: Optional[str] = None) -> Result:
+                   cell_id: Optional[str] = None, replay_of: Optional[str] = None,
+                   result: Optional[Result] = None) -> Result:
         """The async twin of `run`, on the AsyncClient: the same call (checks, observers, one history row).
         Cancelling its task closes the stream and ends the call `interrupted`; the cancellation goes on."""
         if errors not in ERRORS:
             raise E.ParameterError(f"errors={errors!r}; allowed: {', '.join(ERRORS)}")
-        call = _Call(self, ask, list(observers), cell_id, replay_of)
+        call = _Call(self, ask, list(observers), cell_id, replay_of, result)
         live = None
         try:
             client, sent = call.begin(asynchronous=True)
@@ -386,10 +388,16 @@ class Session:
 
 def assistant_turn(r: Result) -> dict:
     """The answer as the next request's assistant message: a reasoning model's thinking goes back in
-    `reasoning`, the field Cerebras reads (it refuses `reasoning_content` with a 400)."""
+    `reasoning`, the field Cerebras reads (it refuses `reasoning_content` with a 400); the tool calls it
+    made go back in `tool_calls` (arguments as the model wrote them; no content when it wrote none)."""
     turn = {"role": "assistant", "content": r.text}
     if r.reasoning:
         turn["reasoning"] = r.reasoning
+    own = [s for s in r.tool_calls if s.request == r.step]  # (a tool loop's final Result lists every step)
+    if own:
+        turn["tool_calls"] = [s.wire() for s in own]
+        if not r.text:
+            del turn["content"]
     return turn
 
 
@@ -407,10 +415,14 @@ class _Call:
     """One call's life, whatever moves its bytes: begun (prepared, observers told), fed chunks or a whole
     response, then ended exactly once (ok, error or interrupted) with its row written."""
 
-    def __init__(self, session: Session, ask: Ask, observers: list, cell_id, replay_of):
+    def __init__(self, session: Session, ask: Ask, observers: list, cell_id, replay_of, result=None):
         self.session, self.ask, self.observers = session, ask, observers
-        self.result = Result(endpoint=ask.endpoint, prompt=ask.prompt_text, source=ask.source, cell_id=cell_id,
-                             model=ask.get("model") or "", replay_of=replay_of)
+        if result is None:
+            result = Result()
+        r = self.result = result
+        r.endpoint, r.source, r.cell_id, r.replay_of = ask.endpoint, ask.source, cell_id, replay_of
+        r.prompt, r.model = r.prompt or ask.prompt_text, r.model or ask.get("model") or ""
+        r.__dict__["_session"] = weakref.ref(session)  # where `r.fork(...)` sends the branch
         self.sent: Optional[Ask] = None
         self.client = None
 
@@ -468,9 +480,10 @@ class _Call:
         self._end()
 
     def _remember(self) -> None:
-        """A chat that names a conversation continues it with this answer (a partial one included)."""
+        """A chat that names a conversation continues it with this answer (a partial one included), or with
+        the tool calls it made (a tool loop's next request then sends their results)."""
         sent, r = self.sent, self.result
-        if sent is None or sent.endpoint != "chat" or not sent.conversation or not r.text:
+        if sent is None or sent.endpoint != "chat" or not sent.conversation or not (r.text or r.tool_calls):
             return
         convo = self.session.conversation(sent.conversation)
         convo.messages = sent.sent_messages() + [assistant_turn(r)]

@@ -7,10 +7,13 @@ So a single request's `r.tool_calls` lists its calls (not run), and the loop's f
 step of the loop, in order (`step.request` says which request's answer asked for it).
 
 This module is also the one place that spells a step on the wire (the assistant turn's `tool_calls`, the
-`tool` message) and in a history row (clipped past HISTORY_CHARS characters, and said so).
+`tool` message with the result as text, an exception as one line) and in a history row (clipped past
+HISTORY_CHARS characters, and said so).
 """
 from __future__ import annotations
 
+import dataclasses
+import enum
 import json
 import uuid
 from dataclasses import dataclass, field
@@ -122,3 +125,39 @@ def clip(text: str, limit: int = HISTORY_CHARS) -> str:
 
 def rows_json(items: list) -> Optional[str]:
     return json.dumps(items, ensure_ascii=False, default=str) if items else None
+
+
+def content(value) -> str:
+    """A function's return value as the text of the `tool` message: text as it is, else JSON."""
+    if isinstance(value, str):
+        return value
+    try:
+        return json.dumps(value, ensure_ascii=False, default=_plain)
+    except (TypeError, ValueError):
+        return repr(value)
+
+
+def _plain(value):
+    if hasattr(value, "model_dump"):
+        return value.model_dump(mode="json")
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, (set, frozenset, tuple)):
+        return list(value)
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if hasattr(value, "to_dict"):  # pandas objects
+        try:
+            return value.to_dict()
+        except Exception:
+            pass
+    return str(value)
+
+
+def error_line(exc: BaseException) -> str:
+    """An exception as one line, no traceback: what the model is sent and the step shows."""
+    first = (str(exc).strip().splitlines() or [""])[0]
+    first = first if len(first) <= 300 else first[:299] + "…"
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__

@@ -57,6 +57,10 @@ COLUMNS: Dict[str, str] = {
     "logprobs": "TEXT", "cell_id": "TEXT", "request": "TEXT", "replay_of": "TEXT", "session_id": "TEXT",
 }
 
+# what a resumed batch reads back of its finished rows (batch, batch_key and batch_row are a batch row's tags)
+BATCH_COLUMNS = ("id", "status", "error", "response", "finish_reason", "prompt_tokens", "completion_tokens", "ttft",
+                 "duration", "cost_usd", "batch_key")
+
 _SECRET_KEY = re.compile(r"api[_-]?key|authori[sz]ation", re.IGNORECASE)
 _PLAIN_TYPES = (str, int, float, bytes, type(None))
 _DEFAULT = object()  # "use default_path()", distinct from an explicit None (memory only)
@@ -102,6 +106,7 @@ class History:
         self._retry_at = 0.0                 # time.monotonic() before which appends do not retry
         self._corrupt: Optional[pathlib.Path] = None  # the user's file, once found corrupt (path moved on)
         self._at_exit = False
+        self._batch_index = False            # the index a resumed batch looks its rows up by, once made
         self._lock = threading.RLock()
 
     # -- public ------------------------------------------------------------------------------------
@@ -158,6 +163,61 @@ class History:
             except (sqlite3.Error, OSError) as exc:
                 self._failed(exc)
                 return None
+
+    def batch_results(self, name: str, keys) -> Dict[str, dict]:
+        """The finished rows (ok or error) of the batch called `name` among `keys` (request hashes), one per
+        key: an ok row wins over an error, a later row over an earlier. A resumed batch asks this for each
+        window of its input, so it is one indexed query; this session's rows not in the store (memory only,
+        or held while it fails) count too. A store that cannot be read gives {}: those rows are sent again,
+        the safe side."""
+        keys = list(dict.fromkeys(keys))
+        found: Dict[str, dict] = {}
+
+        def keep(row: dict) -> None:
+            old = found.get(row.get("batch_key"))
+            if old is None or row.get("status") == "ok" or old.get("status") != "ok":
+                found[row["batch_key"]] = row
+
+        with self._lock:
+            if self.path is not None and self.path.exists():
+                try:
+                    for row in self._batch_query(name, keys):
+                        keep(row)
+                except (sqlite3.Error, OSError) as exc:
+                    self._failed(exc)
+            wanted = set(keys)
+            for row in (self._rows if self.path is None else self._unsaved):
+                if row.get("batch") == name and row.get("batch_key") in wanted and row.get("status") in ("ok", "error"):
+                    keep(dict(row))
+        return found
+
+    def _batch_query(self, name: str, keys: List[str]):
+        conn = self._connect()
+        columns = _table_columns(conn, TABLE)
+        if not {"batch", "batch_key"} <= columns:
+            return  # no batch row was ever written here
+        if not self._batch_index:
+            conn.execute(f"CREATE INDEX IF NOT EXISTS {TABLE}_batch_key ON {TABLE} (batch_key)")
+            self._batch_index = True
+        wanted = [c for c in BATCH_COLUMNS if c in columns]
+        for start in range(0, len(keys), 500):  # under SQLite's limit on bound variables
+            part = keys[start:start + 500]
+            cursor = conn.execute(f"SELECT {', '.join(_quote(c) for c in wanted)} FROM {TABLE} WHERE batch_key IN "
+                                  f"({', '.join('?' * len(part))}) AND batch = ? AND status IN ('ok', 'error') "
+                                  f"ORDER BY rowid", (*part, name))
+            for found in cursor:
+                yield dict(zip(wanted, found))
+
+    def release(self, ids) -> None:
+        """Forget these rows from this session's memory once the store holds them: a batch of a million rows
+        keeps them on disk only (`to_dataframe(all_sessions=True)` still has them). Rows of a memory-only
+        history, or held because the store fails, stay."""
+        ids = set(ids)
+        with self._lock:
+            if self.path is None or not ids:
+                return
+            held = {id(r) for r in self._unsaved}
+            self._rows = [r for r in self._rows if r.get("id") not in ids or id(r) in held]
 
     def __len__(self) -> int:
         return len(self._rows)

@@ -6,6 +6,7 @@ untrusted text; every view escapes it through _escape.py.
     _tokens.py   tokens regrouped into characters, the token table and its summary
     _heatmap.py  the static logprobs heat-map
     _tables.py   the line commands' tables: models with their catalogue, rate limits
+    _progress.py a batch's progress bar (notebook) or line (terminal), and its summary
 """
 from __future__ import annotations
 

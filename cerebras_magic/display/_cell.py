@@ -115,6 +115,8 @@ def footer_parts(r) -> list:
 
 def status_note(r) -> Optional[str]:
     """What ended a call that did not end well (plain words: glyphs such as ⏹ are missing from common fonts)."""
+    if getattr(r, "tool_note", None):  # a tool loop that stopped before an answer says why
+        return r.tool_note
     if r.status == "interrupted":
         if r.text:
             return "Interrupted: partial answer kept."
@@ -140,10 +142,11 @@ def final_bundle(r, fmt: str = "markdown", error_note: bool = True) -> dict:
         size = f"{r.reasoning_tokens:,} tokens" if r.reasoning_tokens else f"{len(r.reasoning):,} characters"
         out.append(f'<details class="cm-reasoning"><summary>reasoning ({size})</summary><pre>'
                    f"{html.escape(plain(r.reasoning))}</pre></details>")
+    if r.tool_calls:  # the calls it made (a tool loop's final answer: every step), collapsed
+        from ._steps import steps_html
+        out.append(steps_html(r.tool_calls))
     if r.text or not r.tool_calls:
         out.append(body_html(r.text, fmt))
-    if r.tool_calls:
-        out.append(f"<pre><code class=\"language-json\">{html.escape(json.dumps(r.tool_calls, indent=2, ensure_ascii=False))}</code></pre>")
     if r.raw_tokens:
         out.append(f"<details><summary>token ids ({len(r.raw_tokens):,})</summary><pre>"
                    f"{html.escape(json.dumps(r.raw_tokens))}</pre></details>")
@@ -155,6 +158,9 @@ def final_bundle(r, fmt: str = "markdown", error_note: bool = True) -> dict:
     warn = ' class="cm-warn"' if r.finish_reason == "length" else ""
     out.append(f'<div class="cm-foot"><span{warn}>{html.escape(foot)}</span></div></div>')
     text = plain(r.text) + ("\n" + note if note else "") + "\n── " + foot
+    if r.tool_calls:
+        from ._steps import step_line
+        text = "\n".join(step_line(s) for s in r.tool_calls) + "\n" + text
     if r.raw_tokens:
         text += f"\n── token ids: {json.dumps(r.raw_tokens)}"
     if r.token_logprobs or r.reasoning_logprobs:
@@ -195,8 +201,9 @@ def logprobs_html(r, scale: str = "absolute", top: int = 5, reasoning: bool = Tr
 class CellRenderer:
     """Observer that streams a Result into the current cell through one display handle."""
 
-    def __init__(self, fmt: str = "markdown", rate: float = 15.0, stream: bool = True):
+    def __init__(self, fmt: str = "markdown", rate: float = 15.0, stream: bool = True, wrap=None):
         self.fmt, self.rate, self.stream = fmt, max(rate, 0.1), stream
+        self.wrap = wrap  # wrap(result, bundle) -> bundle: the final render as a live view (the fork heat-map)
         self.interval = 1.0 / self.rate
         self.handle = None
         self._last = self._opened = 0.0
@@ -261,7 +268,8 @@ class CellRenderer:
             self.handle.update({"text/plain": ""}, raw=True)
         if result.status == "error" and not result.text:
             return  # nothing arrived: the raised error's one line says it all
-        display(final_bundle(result, self.fmt, error_note=False), raw=True)
+        bundle = final_bundle(result, self.fmt, error_note=False)
+        display(self.wrap(result, bundle) if self.wrap is not None else bundle, raw=True)
 
 
 def _is_terminal() -> bool:

@@ -96,14 +96,20 @@ class Model:
         return got
 
     def chat_prompt(self, messages: list) -> str:
+        """The conversation in the model's chat template, opening the answer. A trailing assistant message
+        (without tool calls) is a partial answer to continue, as a fork sends it: the template opens the
+        answer and its text follows, with no end-of-turn, so the model goes on from its last character."""
+        partial = None
+        if messages and messages[-1].get("role") == "assistant" and not messages[-1].get("tool_calls"):
+            partial, messages = content_text(messages[-1].get("content")), messages[:-1]
         msgs = [{"role": "system" if m.get("role") == "developer" else m.get("role"),
                  "content": content_text(m.get("content"))} for m in messages]
         if self.template is None:  # ChatML, SmolLM2's own format
             turns = "".join(f"<|im_start|>{m['role']}\n{m['content']}<|im_end|>\n" for m in msgs)
-            return turns + "<|im_start|>assistant\n"
+            return turns + "<|im_start|>assistant\n" + (partial or "")
         special = {name: self.llm.detokenize([tok], special=True).decode("utf-8", "replace") for name, tok in
                    (("bos_token", self.llm.token_bos()), ("eos_token", self.llm.token_eos()))}
-        return self.template.render(messages=msgs, add_generation_prompt=True, **special)
+        return self.template.render(messages=msgs, add_generation_prompt=True, **special) + (partial or "")
 
     def prefill(self, ids: list, score=None):
         """Make the KV cache hold `ids` and return (the last logits, how many tokens were reused).

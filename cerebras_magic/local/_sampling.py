@@ -8,10 +8,13 @@ distribution, as vLLM reports it (a grammar changes what can be chosen, not what
 from __future__ import annotations
 
 import codecs
+import json
 import time
 from typing import Optional
 
+from . import _tools as tools
 from ._engine import GrammarMask, Model, check_grammar, gbnf_for
+from ._engine import _schema_gbnf as schema_gbnf  # (a tool call's arguments: its parameters' schema)
 
 
 class BadRequest(ValueError):
@@ -26,18 +29,22 @@ class Generation:
 
     def __init__(self, model: Model, kind: str, body: dict, arrived: float):
         self.model, self.arrived, self.gbnf, self.grammar = model, arrived, None, None
-        self.cancelled, self.finish, self.generated, self.cached_tokens = False, None, 0, 0
+        self.cancelled, self.finish, self.generated, self.cached_tokens, self.tool = False, None, 0, 0, None
         self.done, self.saved = False, None  # saved: the KV cache while another generation runs
         self.times = {"queue_time": 0.0, "prompt_time": 0.0, "completion_time": 0.0}
         if kind == "chat":
-            self.prompt_text = model.chat_prompt(body["messages"])
+            self.tool = tools.pick(body)  # a tool call: its arguments, under the grammar of its schema
+            self.prompt_text = model.chat_prompt(tools.for_model(body, self.tool is not None))
+            if self.tool:
+                self.prompt_text += tools.prefix(self.tool)
             self.prompt_ids = model.tokenize(self.prompt_text)
             limit = body.get("max_completion_tokens", body.get("max_tokens"))
             floor = body.get("min_completion_tokens", body.get("min_tokens"))
-            self.top_k = (body.get("top_logprobs") or 0) if body.get("logprobs") else None
+            self.top_k = (body.get("top_logprobs") or 0) if body.get("logprobs") and not self.tool else None
             self.echo = False
             try:
-                self.gbnf = gbnf_for(body.get("response_format"))
+                self.gbnf = (schema_gbnf(json.dumps(tools.schema(self.tool))) if self.tool
+                             else gbnf_for(body.get("response_format")))
                 check_grammar(model.vocab, self.gbnf)
             except ValueError as exc:
                 raise BadRequest(str(exc)) from None

@@ -8,7 +8,8 @@ _sampling.py generates (logprobs there are the model's own distribution).
 Decisions: the one model id is MODEL_ID; any other gets the 404 model_not_found Cerebras sends (a cell
 that names a Cerebras model is told so, in one line listing what is offered, rather than answered by
 another model under its name). A chat response_format of json_object or json_schema
-is followed with llama.cpp's grammar sampler, so the answer parses unless max tokens cut it ("length").
+is followed with llama.cpp's grammar sampler, so the answer parses unless max tokens cut it ("length");
+so are a tool call's arguments, when a `tools` request asks for a call (the rule is in _tools.py).
 time_info counts compute: the model load and lock waits are queue_time; time a reader spends between
 reads is not counted. One model serves all requests a token at a time, so open streams take turns.
 """
@@ -99,11 +100,22 @@ class _Job(Generation):
         return {"usage": {"prompt_tokens": n, "completion_tokens": self.generated, "total_tokens": n + self.generated,
                           "prompt_tokens_details": {"cached_tokens": self.cached_tokens}}, "time_info": times}
 
+    def _call(self, arguments: str, streamed: bool) -> dict:
+        """The tool call the model wrote (whole, as Cerebras streams calls: in one chunk)."""
+        call = {"id": "call_" + uuid.uuid4().hex[:24], "type": "function",
+                "function": {"name": self.tool["name"], "arguments": arguments.strip()}}
+        return {"index": 0, **call} if streamed else call
+
     def complete(self) -> dict:
         texts, entries = [], []
         for text, got in self.steps():
             texts.append(text)
             entries += got
+        if self.tool:
+            finish = "tool_calls" if self.finish == "stop" else self.finish
+            choice = {"index": 0, "message": {"role": "assistant", "tool_calls": [self._call("".join(texts), False)]},
+                      "finish_reason": finish}
+            return {**self._head(), "choices": [choice], **self._usage()}
         return {**self._head(), "choices": [self._choice("".join(texts), entries, self.finish)], **self._usage()}
 
     def sse(self):
@@ -115,8 +127,15 @@ class _Job(Generation):
             if self.kind == "chat":
                 yield event({**head, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""},
                                                   "finish_reason": None}]})
-            for text, entries in self.steps():
-                yield event({**head, "choices": [self._choice(text, entries)]})
+            if self.tool:  # the arguments are made first, then sent whole
+                arguments = "".join(text for text, _ in self.steps())
+                if not self.cancelled:
+                    delta = {"tool_calls": [self._call(arguments, True)]}
+                    yield event({**head, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]})
+                    self.finish = "tool_calls" if self.finish == "stop" else self.finish
+            else:
+                for text, entries in self.steps():
+                    yield event({**head, "choices": [self._choice(text, entries)]})
             if not self.cancelled:
                 last = {"index": 0, "delta": {}} if self.kind == "chat" else {"index": 0, "text": ""}
                 yield event({**head, "choices": [{**last, "finish_reason": self.finish}], **self._usage()})

@@ -20,7 +20,7 @@ from IPython.utils.process import arg_split
 from traitlets import Bool, CFloat, CInt, Enum, List, Unicode, observe
 
 from .. import _errors as E
-from ..core._params import PARAMS, unescape
+from ..core._params import BY_NAME, GRID, PARAMS, parse_value, split_values, unescape
 from ..core._template import interpolate as fill_template
 
 FORMATS = ("markdown", "text", "code", "json")
@@ -55,6 +55,9 @@ def _param_flags(func):
             kw.update(nargs="?", const=5, type=int, metavar="K")
         elif p.kind == "choice":
             kw.update(metavar=p.name.split("_")[-1].upper(), help=kw["help"] + f" One of: {', '.join(p.choices)}.")
+        elif p.name in GRID:  # kept as typed: a comma list (-t 0,0.7) makes a grid, parsed in Cerebras._values
+            kw.update(help=kw["help"] + " A comma list makes a grid" + (" (a comma followed by a space is text)."
+                                                                        if p.escaped else "."))
         else:
             kw["type"] = {"float": float, "int": int}.get(p.kind, str)
         func = argument(*p.flags, **kw)(func)
@@ -127,12 +130,32 @@ class Cerebras(Magics):
     @argument("--param", action="append", metavar="KEY=JSON", help="Send any other API field, e.g. --param 'n=2'.")
     @argument("--predict", metavar="VAR", help="Predicted output: the text in this variable (most of the answer, "
               "e.g. code to edit); the footer says how many predicted tokens were accepted.")
+    @argument("--tools", metavar="F,G", help="Let the model call these notebook functions (a tool loop; each "
+              "step is shown). --tool-choice auto|required|none|NAME picks how.")
+    @argument("--max-steps", type=int, metavar="N", help="With --tools: at most N requests (default 8).")
+    @argument("--approve", action="store_true", help="With --tools: ask yes/no before each call; no is sent "
+              "back as the result.")
+    @argument("--panel", action="store_true", help="Open the cell's prompt and flags in the playground panel: Run "
+              "re-runs it there, Write back puts the panel's settings back into the cell.")
+    @argument("--over", metavar="VAR", help="Batch: send the prompt once per row of this DataFrame ({column} from "
+              "each row), Series or list ({} is the value); -o VAR keeps the result DataFrame.")
+    @argument("--name", metavar="NAME", help="With --over: a resumable batch; run the cell again to send only the "
+              "rows that have no result yet.")
+    @argument("--concurrency", type=int, metavar="N", help="With --over: requests in flight at most (default 32).")
+    @argument("--rpm", type=float, metavar="N", help="With --over: requests per minute at most (servers that send "
+              "no rate-limit headers).")
+    @argument("--tpm", type=float, metavar="N", help="With --over: tokens per minute at most.")
+    @argument("--to", metavar="PATH", help="With --over: append rows to this .parquet or .jsonl file as they finish.")
+    @argument("--retry-errors", action="store_true", help="With --over --name: send the rows that failed again.")
+    @argument("--background", action="store_true", help="With --over: return at once; -o VAR gets the handle "
+              "(.progress, .stop(), .result()).")
     @argument("-o", "--out", metavar="VAR", help="Store the Result in this variable.")
     @argument("--format", choices=FORMATS, help="Render as markdown, text, code or json.")
     @argument("--no-stream", action="store_true", help="Wait for the whole answer instead of streaming.")
     @argument("--dry-run", action="store_true", help="Show the request that would be sent (key redacted); send nothing.")
     @argument("--no-interpolate", action="store_true", help="Send {braces} as written.")
-    @argument("-n", type=int, metavar="N", help="%%cerebras history: show the last N rows.")
+    @argument("-n", type=int, metavar="N", help="%%cerebras: N answers with seeds, side by side (how much they agree); "
+              "%%cerebras history: show the last N rows.")
     @line_cell_magic
     def cerebras(self, line: str, cell: Optional[str] = None):
         """Prompt a Cerebras model from a cell; the answer streams in, and the call lands in cm.history().
@@ -170,10 +193,12 @@ class Cerebras(Magics):
         try:
             if self.interpolate and not args.no_interpolate:
                 prompt = fill_template(prompt, self.shell.user_ns, hint=INTERPOLATION_HINT)
-            params = {}
+            params, values = {}, self._values(args)
             for p in PARAMS:
                 value = getattr(args, p.name)
-                if p.escaped and value is not None:
+                if p.name in GRID:  # a grid's cells set the values that vary
+                    value = values[p.name][0] if len(values.get(p.name) or ()) == 1 else None
+                elif p.escaped and value is not None:
                     value = [unescape(v) for v in value] if p.kind == "list" else unescape(value)
                 params[p.name] = value
         except E.ParameterError as exc:
@@ -183,6 +208,71 @@ class Cerebras(Magics):
                    conversation=args.new or args.chat, new=bool(args.new), json=args.json, schema=args.schema,
                    extra=self._extra_fields(args), stream=False if args.no_stream else None, backend=args.backend,
                    source="magic")
+
+    def _values(self, args) -> dict:
+        """Each grid flag's values as typed (`-m a,b` gives two), every one checked: the line names the flag."""
+        out = {}
+        for name in GRID:
+            raw = getattr(args, name)
+            if raw is not None:
+                p = BY_NAME[name]
+                out[name] = [parse_value(p, item, "magic") for item in split_values(p, raw)]
+        return out
+
+    def _grid(self, args, prompt: str):
+        """A comma list on -m/-t/--top-p/--seed/--max-tokens/-s (or -n N samples): every answer at once, side
+        by side; the final grid, its summary and where the answers differ stay in the cell."""
+        from IPython.display import display
+
+        from ..core._compare import cells_of, run_grid
+        ask = self.ask_from(args, prompt)
+        if ask.conversation:
+            raise UsageError("--chat/--new cannot be used with a grid: every answer would continue the same "
+                             "conversation; drop the comma lists or the flag")
+        try:
+            cells = cells_of(ask, self._values(args), args.n, "magic")
+        except E.ParameterError as exc:
+            raise UsageError(str(exc)) from None
+        if args.dry_run:
+            for _, cell in cells:
+                self._dry_run(cell)
+            return None
+        fmt = args.format or ("json" if (args.json or args.schema) else self.format)
+        stream = self.stream if ask.stream is None else ask.stream
+        grid = run_grid(self.session, cells, show=stream, rate=self.update_rate, fmt=fmt, cell_id=self._cell_id())
+        if args.out:
+            self.shell.user_ns[args.out] = grid
+        bundle = grid.bundle()
+        if _terminal():
+            print(bundle["text/plain"])
+        else:
+            display(bundle, raw=True)
+        return None
+
+    def _panel(self, args, prompt: str, values: dict):
+        """`%%cerebras --panel`: the cell's request in a live panel, run once at once; the cell's {name}
+        fields stay as written (filled at each run), and Write back keeps --panel and -o."""
+        if any(len(v) > 1 for v in values.values()) or (args.n or 0) > 1:
+            raise UsageError("--panel shows one request: give one value per flag (no comma lists, no -n)")
+        if args.dry_run:
+            raise UsageError("--panel and --dry-run: pick one")
+        from ._playground import Playground
+        fill = None
+        if self.interpolate and not args.no_interpolate:
+            ns = self.shell.user_ns
+            fill = lambda text: fill_template(text, ns, hint=INTERPOLATION_HINT)  # noqa: E731
+            try:
+                fill(prompt)  # a {name} that is not defined: said now, as a cell says it
+            except E.ParameterError as exc:
+                raise UsageError(str(exc)) from None
+            args.no_interpolate = True  # the panel holds the body as written
+        ask = self.ask_from(args, prompt)
+        keep = ["--panel"] + (["-o", args.out] if args.out else []) + (["--format", args.format] if args.format else [])
+        panel = Playground.from_ask(ask, session=self.session, fill=fill, keep=keep)
+        if args.out:
+            self.shell.user_ns[args.out] = panel
+        panel.run()
+        return panel
 
     def _extra_fields(self, args) -> dict:
         """Fields with no parameter of their own: --param KEY=JSON, and --predict VAR's prediction."""
@@ -194,16 +284,39 @@ class Cerebras(Magics):
         return extra
 
     def _prompt(self, args, prompt: str):
+        from ._batchcell import BATCH_FLAGS, batch_cell  # --over: a batch over a variable's rows
+        if any(getattr(args, flag) not in (None, False) for flag in BATCH_FLAGS):
+            return batch_cell(self, args, prompt)
+        if args.tools or args.max_steps is not None or args.approve:  # a tool loop (notebook/_toolcell.py)
+            from ._toolcell import tool_cell
+            return tool_cell(self, args, prompt)
+        try:
+            values = self._values(args)
+        except E.ParameterError as exc:
+            raise UsageError(str(exc)) from None
+        if args.panel:
+            return self._panel(args, prompt, values)
+        if any(len(v) > 1 for v in values.values()) or (args.n or 0) > 1:
+            return self._grid(args, prompt)
         ask = self.ask_from(args, prompt)
         if args.dry_run:
             return self._dry_run(ask)
         from ..display import CellRenderer
         fmt = args.format or ("json" if (args.json or args.schema) else self.format)
         stream = self.stream if ask.stream is None else ask.stream
-        renderer = CellRenderer(fmt=fmt, rate=self.update_rate, stream=stream)
+        renderer = CellRenderer(fmt=fmt, rate=self.update_rate, stream=stream, wrap=self._fork_view(ask))
         result = self.session.run(ask, observers=[renderer], errors="return", cell_id=self._cell_id())
         result.display_format = fmt
         return self._shown(result, renderer, args.out)
+
+    def _fork_view(self, ask):
+        """With logprobs in a live kernel, the final render becomes a ForkView (its heat-map forks on click);
+        elsewhere (a terminal, a plain shell) it stays static."""
+        if ask.params.get("logprobs") is None or getattr(self.shell, "kernel", None) is None:
+            return None
+        from ._forkview import fork_bundle
+        session = self.session
+        return lambda result, bundle: fork_bundle(result, bundle, session)
 
     def _shown(self, result, renderer, out: Optional[str] = None):
         """What the cell returns once the renderer has shown `result`; an error is raised as its one line."""
@@ -295,6 +408,11 @@ class Cerebras(Magics):
         from ..display import CellRenderer
         renderer = CellRenderer(fmt=self.format, rate=self.update_rate, stream=True)
         return self._shown(self.session.replay(int(rest[0]), observers=[renderer], errors="return"), renderer)
+
+
+def _terminal() -> bool:
+    from ..display._cell import _is_terminal
+    return _is_terminal()
 
 
 def _extra_fields(items) -> dict:

@@ -22,12 +22,13 @@ import traitlets as T
 from ..core import Ask, Cancel, default_session
 from ..core._params import BY_NAME, PARAMS, spec_for_js
 from ..display import live_text
+from ._paneltools import StepsObserver, names, run_loop, steps_of
 
 STOP_WAIT = 1.0  # seconds a new run waits for the one it replaces to end
 # the fields a run message carries: the panel's parameters (logprobs as a checkbox plus its top K), then
 # what picks the request's shape
 FIELDS = ("prompt", *(p.name for p in PARAMS if p.panel), "top_k", "endpoint", "response_format", "schema_name",
-          "chat_mode")
+          "chat_mode", "tools", "approve")
 _panels = itertools.count(1)
 
 
@@ -71,6 +72,8 @@ class Playground(anywidget.AnyWidget):
     schema_name = T.Unicode("").tag(sync=True)
     chat_mode = T.Bool(False).tag(sync=True)
     conversation_name = T.Unicode("").tag(sync=True)
+    tools = T.Unicode("").tag(sync=True)             # notebook functions the model may call: "get_weather, convert"
+    approve = T.Bool(False).tag(sync=True)           # ask (Approve/Deny) before each tool call
 
     running = T.Bool(False).tag(sync=True)
     status = T.Unicode("idle").tag(sync=True)
@@ -82,10 +85,16 @@ class Playground(anywidget.AnyWidget):
     conversation = T.List(T.Dict()).tag(sync=True)
     runs = T.List(T.Dict()).tag(sync=True)
     cell = T.Unicode("").tag(sync=True)
+    write_back = T.Unicode("").tag(sync=True)  # `%%cerebras --panel`: the cell text "Write back" puts in its cell
     updates = T.Int(0).tag(sync=True)
+    tool_steps = T.List(T.Dict()).tag(sync=True)     # the run's tool calls so far (_paneltools.step_view)
+    pending_call = T.Dict().tag(sync=True)           # a call waiting for Approve/Deny ({} when none)
 
-    def __init__(self, *, session=None, update_rate: float = 20.0, load_models: bool = True, **kwargs):
+    def __init__(self, *, session=None, update_rate: float = 20.0, load_models: bool = True, more=None, fill=None,
+                 keep=None, **kwargs):
         self.session = session or default_session()
+        self._more = more or {"params": {}, "extra": {}, "backend": None}  # see from_ask
+        self._fill, self._keep = fill, keep
         defaults = {name: value for name, value in self.session.defaults.items()
                     if name in FIELDS and value is not None}
         if defaults.get("stop") is not None:
@@ -113,6 +122,26 @@ class Playground(anywidget.AnyWidget):
         if load_models:
             threading.Thread(target=self.refresh_models, daemon=True).start()
 
+    @classmethod
+    def from_ask(cls, ask: Ask, *, session=None, keep=(), fill=None, **kwargs) -> "Playground":
+        """A panel holding a cell's request (`%%cerebras --panel`): its prompt and flags in the fields; what
+        the panel has no field for (--reasoning-effort, --param, --backend, ...) is kept and sent as it was.
+        `keep`: the cell's other words for its first line ("--panel", "-o VAR"), which "Write back" keeps;
+        `fill`: fills the prompt's {name} fields when a run is sent (the cell keeps them as written)."""
+        fields = {p.name: ask.params.get(p.name) for p in PARAMS if p.panel and p.name != "logprobs"}
+        fields = {k: v for k, v in fields.items() if v is not None}
+        fields["stop"] = list(fields.get("stop") or [])
+        if ask.params.get("logprobs") is not None:
+            fields.update(logprobs=True, top_k=ask.params["logprobs"])
+        fields.update(prompt=ask.prompt if isinstance(ask.prompt, str) else ask.prompt_text, endpoint=ask.endpoint,
+                      response_format="json" if ask.json else "schema" if ask.schema is not None else "text",
+                      schema_name=ask.schema if isinstance(ask.schema, str) else "", chat_mode=bool(ask.conversation))
+        if ask.conversation:
+            fields["conversation_name"] = ask.conversation
+        more = {"params": {p.name: v for p in PARAMS if not p.panel and (v := ask.params.get(p.name)) is not None},
+                "extra": dict(ask.extra), "backend": ask.backend}
+        return cls(session=session, more=more, fill=fill, keep=list(keep), **{**fields, **kwargs})
+
     # -- the request ----------------------------------------------------------------------------
     def ask(self, settings: Optional[dict] = None) -> Ask:
         """The Ask the panel's fields describe (its copied cell describes the same one)."""
@@ -120,9 +149,11 @@ class Playground(anywidget.AnyWidget):
         params = {p.name: s.get(p.name) for p in PARAMS if p.panel}
         params.update(model=s["model"] or None, system=s["system"] or None, stop=list(s["stop"]) or None,
                       logprobs=s["top_k"] if s["logprobs"] else None)
-        return Ask(prompt=s["prompt"], endpoint=s["endpoint"], params=params, json=s["response_format"] == "json",
+        return Ask(prompt=s["prompt"], endpoint=s["endpoint"], params={**self._more["params"], **params},
+                   json=s["response_format"] == "json", extra=self._more["extra"], backend=self._more["backend"],
                    schema=s["schema_name"] if s["response_format"] == "schema" else None,
-                   conversation=s["conversation_name"] if s["chat_mode"] else None, source="widget")
+                   conversation=s["conversation_name"] if s["chat_mode"] else None, source="widget",
+                   tools=names(s.get("tools", "")), approve=True if s.get("approve") else None)
 
     def _settings(self) -> dict:
         snap = {name: _copy(getattr(self, name)) for name in FIELDS}
@@ -148,6 +179,7 @@ class Playground(anywidget.AnyWidget):
                 self.set_trait("running", True)
                 self.status, self.output, self.reasoning, self.error = "running", "", "", ""
                 self.logprobs_html, self.stats, self.updates = "", {"model": snapshot["model"]}, 0
+                self.tool_steps, self.pending_call = [], {}
         thread = threading.Thread(target=self._work, args=(gen, cancel, snapshot), daemon=True,
                                   name=f"cerebras-playground-{gen}")
         self._thread = thread
@@ -192,6 +224,11 @@ class Playground(anywidget.AnyWidget):
                 for name, value in {**shown, "running": False}.items():
                     setattr(self, name, value)
 
+    def answer_call(self, call_id=None, ok: bool = True) -> bool:
+        """Approve (or deny) the tool call waiting in the panel, as its buttons do; False if none waits."""
+        approval = getattr(self, "_approval", None)
+        return approval is not None and approval.answer(call_id, ok)
+
     def as_cell(self) -> str:
         return self.cell
 
@@ -200,7 +237,8 @@ class Playground(anywidget.AnyWidget):
         actions = {"run": lambda: self._run_with(content.get("params")), "stop": self.cancel,
                    "new_conversation": self.new_conversation,
                    "refresh_models": lambda: threading.Thread(target=self.refresh_models, daemon=True).start(),
-                   "restore": lambda: self.restore(str(content.get("id")))}
+                   "restore": lambda: self.restore(str(content.get("id"))),
+                   "approve": lambda: self.answer_call(content.get("id"), bool(content.get("ok")))}
         if kind in actions:
             actions[kind]()
 
@@ -220,7 +258,19 @@ class Playground(anywidget.AnyWidget):
     # -- the worker -----------------------------------------------------------------------------
     def _work(self, gen: int, cancel: Cancel, snap: dict) -> None:
         observer = _PanelObserver(self, gen, self._interval)
-        result = self.session.run(self.ask(snap), observers=[observer], errors="return", cancel=cancel)
+        ask = self.ask(snap)
+        if self._fill is not None:  # a --panel cell's {name} fields, filled as the cell would fill them
+            try:
+                ask = ask.replace(prompt=self._fill(ask.prompt))
+            except Exception as exc:  # a {name} no longer defined: one line, as the cell says it
+                self._publish(gen, error=str(exc).splitlines()[0], status="error", running=False)
+                return
+        if ask.tools or ask.approve:  # a tool loop (_paneltools.py): steps listed, Approve/Deny when asked
+            result = run_loop(self, gen, ask, observer, cancel)
+            if result is None:
+                return
+        else:
+            result = self.session.run(ask, observers=[observer], errors="return", cancel=cancel)
         self._finish(gen, result, observer.updates, snap)
 
     def _publish(self, gen: int, **traits) -> bool:
@@ -238,6 +288,7 @@ class Playground(anywidget.AnyWidget):
                  "tokens": result.completion_tokens, "tokens_per_second": _round(result.tokens_per_second)}
         shown = {"output": result.text, "reasoning": result.reasoning, "status": result.status,
                  "error": result.error if result.status == "error" else "", "stats": stats(result),
+                 "tool_steps": steps_of(result),
                  "logprobs_html": logprobs_html(result) if result.token_logprobs or result.reasoning_logprobs else ""}
         self._snapshots[result.id] = (snap, shown)
         with self._lock:
@@ -250,9 +301,14 @@ class Playground(anywidget.AnyWidget):
     # -- the equivalent cell --------------------------------------------------------------------
     def _refresh_cell(self, change=None) -> None:
         self.cell = self.ask().to_cell()
+        if self._keep is not None:  # the cell's first line with the words the panel does not set, then the body
+            first, _, body = self.cell.partition("\n")
+            if self._fill is not None:  # the cell fills {name} fields itself
+                first = first.replace(" --no-interpolate", "")
+            self.write_back = " ".join([first, *self._keep]) + "\n" + body
 
 
-class _PanelObserver:
+class _PanelObserver(StepsObserver):
     """Streams a run into the panel at a bounded rate (updates depend on time, not tokens)."""
 
     def __init__(self, widget: Playground, gen: int, interval: float):

@@ -79,7 +79,8 @@ False the trailing message is history and a new turn starts. /v1/completions con
 
 Tool calls (rules in tools.py): a tool is called when the last user message names it, its words or a word
 of its description, with arguments valid for its schema and values from the prompt (quoted strings, or
-capitalised names after in/for/at/...; numbers in order; `name: value`); several things ("Paris and Rome")
+capitalised names after in/for/at/...; numbers in order; `name: value`; through `$ref`s, Optionals and nested
+models); several things ("Paris and Rome")
 give parallel calls unless `parallel_tool_calls` is false or the model lists parallel_tool_calls false
 (gpt-oss). tool_choice none / auto / required / a named function are honoured; after `tool` messages (with
 auto) the answer is text naming each tool and its result, so a loop ends. finish_reason "tool_calls";

@@ -131,4 +131,5 @@ class FakeServer:
 class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = 1024  # socketserver's 5 resets a batch's burst of new connections; real servers queue them
     fake: FakeServer

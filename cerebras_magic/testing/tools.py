@@ -13,7 +13,9 @@ Rules (also in the package docstring):
   string property (the first required string, else the first string) takes the *things* the prompt names
   (quoted strings, else capitalised phrases after in/for/at/of/about/from/to/near/on, split at "and", "or"
   and commas: "weather in Paris and Rome" -> Paris, Rome); integer and number properties take the prompt's
-  numbers in order; an enum takes the value the prompt mentions.
+  numbers in order; an enum takes the value the prompt mentions. `$ref`s are followed, `anyOf [X, null]`
+  (pydantic's Optional) counts as X, and a nested object property (a pydantic model) is filled by the same
+  rules.
 - Several things and ``parallel_tool_calls`` not false give one call per thing in one message; several
   mentioned tools give one call each. A model without parallel tool calls (gpt-oss) makes the first only.
 """
@@ -83,19 +85,43 @@ def _kind(schema: dict) -> str | None:
     return kind
 
 
+def _plain(root: dict, schema) -> dict:
+    """A property's schema with `$ref` followed and an `anyOf [X, null]` (pydantic's Optional) taken as X."""
+    for _ in range(8):
+        if not isinstance(schema, dict):
+            return {}
+        if "$ref" in schema:
+            node = root
+            for part in schema["$ref"].lstrip("#").strip("/").split("/"):
+                node = node.get(part, {}) if isinstance(node, dict) and part else node
+            schema = {**node, **{k: v for k, v in schema.items() if k != "$ref"}}
+            continue
+        options = [o for o in schema.get("anyOf") or () if not (isinstance(o, dict) and o.get("type") == "null")]
+        if len(options) == 1 and len(schema["anyOf"]) == 2:
+            schema = {**{k: v for k, v in schema.items() if k != "anyOf"}, **options[0]}
+            continue
+        return schema
+    return schema
+
+
 def arguments(rng: random.Random, tool: dict, prompt: str, thing: str | None) -> dict:
     """Arguments valid for the tool's schema, with values from the prompt (rules in the module docstring)."""
     schema = tool.get("parameters") or {"type": "object"}
     args = fake_json(rng, schema)
     if not isinstance(args, dict):
         return args
-    props = schema.get("properties") or {}
+    return _fill(schema, schema, args, prompt, thing, iter(_NUMBERS.findall(prompt)))[0]
+
+
+def _fill(root: dict, schema: dict, args: dict, prompt: str, thing: str | None, numbers) -> tuple:
+    """(the object's arguments with the prompt's values, whether the prompt gave any); a nested object
+    property (a pydantic model) is filled the same way."""
+    props = {k: _plain(root, v) for k, v in (schema.get("properties") or {}).items()}
     required = set(schema.get("required") or ())
-    strings = [k for k, v in props.items() if isinstance(v, dict) and _kind(v) == "string" and "enum" not in v]
+    strings = [k for k, v in props.items() if _kind(v) == "string" and "enum" not in v]
     main = next((k for k in strings if k in required), strings[0] if strings else None)
-    numbers, words, given = iter(_NUMBERS.findall(prompt)), _words(prompt), {}
+    words, given = _words(prompt), {}
     for name, sub in props.items():
-        sub = sub if isinstance(sub, dict) else {}
         said = _explicit(prompt, name)
         if sub.get("enum"):
             pick = said if said in sub["enum"] else next((e for e in sub["enum"] if str(e).lower() in words), None)
@@ -107,9 +133,13 @@ def arguments(rng: random.Random, tool: dict, prompt: str, thing: str | None) ->
             raw = said if said is not None and _NUMBERS.fullmatch(said) else next(numbers, None)
             if raw is not None:
                 given[name] = int(float(raw)) if _kind(sub) == "integer" else float(raw)
+        elif sub.get("properties") and isinstance(args.get(name), dict):
+            inner, any_given = _fill(root, sub, args[name], prompt, thing, numbers)
+            if any_given or name in required:
+                given[name] = inner
     if required:  # optional properties only when the prompt gave them a value
         args = {k: v for k, v in args.items() if k in required}
-    return {**args, **given}
+    return {**args, **given}, bool(given)
 
 
 def after_tools(messages: list) -> bool:

@@ -1,0 +1,130 @@
+"""Tools in a real JupyterLab through headless Chromium (issue 16): the panel's Approve/Deny buttons answer a
+waiting call, and a `%%cerebras --tools --approve` cell asks with the kernel's stdin box, then shows each
+step collapsed. One JupyterLab subprocess (isolated dirs and HOME) talks to a FakeServer in this process."""
+import json
+import os
+import pathlib
+import sys
+
+import pytest
+
+from cerebras_magic.testing import FakeServer
+from tests.conftest import free_port, server_process
+
+NOTEBOOK = "tools.ipynb"
+SCREENSHOT = pathlib.Path(__file__).resolve().parents[1] / "docs" / "tools.png"
+SETUP = '''import cerebras_magic as cm
+%load_ext cerebras_magic
+%config Cerebras.model = "llama-3.3-70b"
+def get_weather(city: str) -> dict:
+    """Current weather for a city."""
+    return {"city": city, "temp": len(city) * 3}
+p = cm.Playground(tools="get_weather", approve=True, load_models=False, model="llama-3.3-70b")
+p'''
+CELL = "%%cerebras --tools get_weather --approve\nWhat is the weather in Oslo?"
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    import nbformat
+    tmp = tmp_path_factory.mktemp("tools_lab")
+    nb = nbformat.v4.new_notebook()
+    nb.cells += [nbformat.v4.new_code_cell(SETUP), nbformat.v4.new_code_cell(CELL)]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, str(tmp / NOTEBOOK))
+    settings = tmp / "settings" / "@jupyterlab" / "apputils-extension"
+    settings.mkdir(parents=True)
+    (settings / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false",
+                                                                          "checkForUpdates": False}))
+    srv = FakeServer(api_key="test-key", tokens_per_second=None).start()
+    port = free_port()
+    env = dict(os.environ, CEREBRAS_API_KEY="test-key", CEREBRAS_BASE_URL=srv.base_url,
+               CEREBRAS_MAGIC_HISTORY=str(tmp / "h.sqlite"), HOME=str(tmp / "home"),
+               JUPYTER_CONFIG_DIR=str(tmp / "config"), JUPYTER_RUNTIME_DIR=str(tmp / "runtime"),
+               JUPYTERLAB_WORKSPACES_DIR=str(tmp / "workspaces"), JUPYTERLAB_SETTINGS_DIR=str(tmp / "settings"),
+               IPYTHONDIR=str(tmp / "ipython"), PYTHONUNBUFFERED="1")
+    for name in ("home", "config", "runtime", "workspaces"):
+        (tmp / name).mkdir(exist_ok=True)
+    cmd = [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--allow-root", "--ServerApp.token=",
+           "--ServerApp.password=", "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
+           f"--ServerApp.root_dir={tmp}", "--ServerApp.open_browser=False", "--LabApp.news_url=None",
+           "--LabApp.expose_app_in_browser=True"]
+    url = f"http://127.0.0.1:{port}"
+    try:
+        with server_process(cmd, f"{url}/api/status", tmp / "jupyter.log", "jupyter lab", env=env, cwd=tmp):
+            yield {"url": url, "tmp": tmp, "fake": srv, "log": tmp / "jupyter.log"}
+    finally:
+        srv.stop()
+
+
+KERNEL_IDLE = """() => {
+    const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
+    const k = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;
+    return !!k && k.status === 'idle' && k.connectionStatus === 'connected';
+}"""
+
+
+def _run_cell(page, index: int) -> None:
+    page.wait_for_function(KERNEL_IDLE, timeout=30_000)
+    page.locator(".jp-NotebookPanel .jp-Cell .cm-content").nth(index).click()
+    page.keyboard.press("Shift+Enter")
+
+
+def _posts(lab) -> list:
+    return [r for r in lab["fake"].requests if r.method == "POST"]
+
+
+def test_tools_in_jupyterlab(browser, lab):
+    page = browser.new_page(viewport={"width": 1300, "height": 1000})
+    errors = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    try:
+        page.goto(f"{lab['url']}/lab/tree/{NOTEBOOK}")
+        page.wait_for_selector(".jp-NotebookPanel .jp-Cell .cm-content", timeout=30_000)
+        _run_cell(page, 0)
+        panel = page.locator(".cm-pg")
+        panel.wait_for(timeout=30_000)
+        assert panel.locator(".cm-pg-tools").input_value() == "get_weather"
+        assert panel.locator(".cm-pg-approve-box").is_checked()
+        assert panel.locator(".cm-pg-approval").is_hidden() and panel.locator(".cm-pg-steps").is_hidden()
+
+        # the panel: Run, then Approve the first call and Deny the second
+        prompt = panel.locator(".cm-pg-prompt")
+        prompt.fill("What is the weather in Paris and Rome?")
+        panel.locator(".cm-pg-run").click()
+        box = panel.locator(".cm-pg-approval")
+        box.wait_for(state="visible", timeout=20_000)
+        assert box.locator(".cm-pg-approval-text").inner_text() == "Run get_weather(city='Paris')?"
+        box.locator(".cm-pg-approve-yes").click()
+        page.wait_for_function("() => document.querySelector('.cm-pg-approval-text').textContent"
+                               ".includes('Rome')", timeout=20_000)
+        box.locator(".cm-pg-approve-no").click()
+        page.wait_for_function("() => document.querySelector('.cm-pg').dataset.status === 'ok'", timeout=20_000)
+        steps = panel.locator(".cm-pg-steps li").all_inner_texts()
+        assert steps[0].startswith("""✓ get_weather(city='Paris') → {"city": "Paris", "temp": 15}""")
+        assert steps[1].startswith("⊘ get_weather(city='Rome') → the user declined to run this call")
+        assert box.is_hidden() and "declined" in panel.locator(".cm-pg-answer").inner_text()
+        assert _posts(lab)[-1].json["messages"][-1]["content"] == "Error: the user declined to run this call"
+        page.screenshot(path=str(lab["tmp"] / "panel-tools.png"))
+
+        # the cell: --approve asks in the kernel's stdin box; "y" runs the call
+        _run_cell(page, 1)
+        stdin = page.locator(".jp-Stdin-input")
+        stdin.wait_for(timeout=20_000)
+        assert "Run get_weather(city='Oslo')? [y/N]" in page.locator(".jp-Stdin-prompt").last.inner_text()
+        stdin.fill("y")
+        stdin.press("Enter")
+        step = page.locator(".jp-Cell").nth(1).locator("details.cm-tool")
+        step.wait_for(timeout=20_000)
+        page.wait_for_function(KERNEL_IDLE, timeout=20_000)
+        assert step.get_attribute("open") is None  # collapsed
+        assert "✓" in step.locator("summary").inner_text() and "get_weather(city='Oslo')" in step.inner_text()
+        step.locator("summary").click()
+        assert step.locator("pre").first.is_visible() and '"city": "Oslo"' in step.locator("pre").first.inner_text()
+        answer = page.locator(".jp-Cell").nth(1).locator(".cm-out").last.inner_text()
+        assert "get_weather returned" in answer and '"temp": 12' in answer
+        page.locator(".jp-Cell").nth(1).scroll_into_view_if_needed()
+        page.screenshot(path=str(SCREENSHOT))
+        assert errors == []
+    finally:
+        page.close()
