@@ -127,10 +127,16 @@ def error_class(status: int) -> type:
     return _BY_STATUS.get(status, APIStatusError)
 
 
+SHORT_KEY = 8  # characters
+
+
 def redact(text: str, secret: Optional[str]) -> str:
-    """Remove the key (and anything shaped like a Cerebras key) from a string."""
-    if secret:
+    """Remove the key (and anything shaped like a Cerebras key) from a string. A key too short to be a real
+    one (a local server's "x") is masked where it stands alone, not inside every word holding its letters."""
+    if secret and len(secret) >= SHORT_KEY:
         text = text.replace(secret, "***")
+    elif secret:
+        text = re.sub(rf"(?<![A-Za-z0-9_-]){re.escape(secret)}(?![A-Za-z0-9_-])", "***", text)
     return re.sub(r"csk-[A-Za-z0-9]{8,}", "csk-***", text)
 
 

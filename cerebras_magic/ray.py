@@ -67,7 +67,9 @@ def batch(dataset, template: str, *, workers: int = 2, concurrency: int = 32, rp
     ask = ask.replace(stream=False) if ask.stream is None else ask
     columns = [str(c) for c in dataset.columns()]
     import pandas as pd
-    Rows(pd.DataFrame(columns=columns)).check(ask.prompt)  # the placeholders, against the columns
+    shape = Rows(pd.DataFrame(columns=columns))
+    shape.total = None  # a Dataset's length is unknown until it runs: a template filling nothing is refused
+    shape.check(ask.prompt)  # the placeholders, against the columns, before any worker starts
     base = session.prepare(ask)
     answer = "parsed" if (base.schema is not None or base.json) else "text"
     clash = [c for c in (answer, *COLUMNS) if c in columns]

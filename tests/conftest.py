@@ -165,3 +165,77 @@ def server_process(cmd, ready_url: str, log_path, what: str, *, env=None, cwd=No
 def _tail(path, n: int = 3000) -> str:
     import pathlib
     return pathlib.Path(path).read_text(errors="replace")[-n:]
+
+
+def lab_env(tmp, **extra) -> dict:
+    """A JupyterLab's environment kept inside `tmp` (its home, config, settings and runtime): no news or
+    update checks (offline) and no pop-up asking about them."""
+    import json
+    import os
+    settings = tmp / "settings" / "@jupyterlab" / "apputils-extension"
+    settings.mkdir(parents=True, exist_ok=True)
+    (settings / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false",
+                                                                          "checkForUpdates": False}))
+    for name in ("home", "config", "data", "runtime", "workspaces"):
+        (tmp / name).mkdir(exist_ok=True)
+    return dict(os.environ, HOME=str(tmp / "home"), JUPYTER_CONFIG_DIR=str(tmp / "config"),
+                JUPYTER_DATA_DIR=str(tmp / "data"), JUPYTER_RUNTIME_DIR=str(tmp / "runtime"),
+                JUPYTERLAB_WORKSPACES_DIR=str(tmp / "workspaces"), JUPYTERLAB_SETTINGS_DIR=str(tmp / "settings"),
+                IPYTHONDIR=str(tmp / "ipython"), PYTHONUNBUFFERED="1", **extra)
+
+
+JUPYTER_APPS = {"lab": "LabApp", "notebook": "JupyterNotebookApp"}  # `jupyter <app>` and its config class
+
+
+@contextlib.contextmanager
+def jupyter_app(tmp, env: dict, app: str = "lab"):
+    """JupyterLab (`app="lab"`) or Notebook 7 (`app="notebook"`) serving `tmp` on a free loopback port, no
+    token, with `window.jupyterapp` exposed; yields its URL; stopped by its PID."""
+    import sys
+    cls = JUPYTER_APPS[app]
+    port = free_port()
+    cmd = [sys.executable, "-m", "jupyter", app, "--no-browser", "--allow-root", "--ServerApp.token=",
+           "--ServerApp.password=", "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
+           f"--ServerApp.root_dir={tmp}", "--ServerApp.open_browser=False", f"--{cls}.expose_app_in_browser=True"]
+    if app == "lab":
+        cmd.append("--LabApp.news_url=None")
+    url = f"http://127.0.0.1:{port}"
+    with server_process(cmd, f"{url}/api/status", tmp / "jupyter.log", f"jupyter {app}", env=env, cwd=tmp):
+        yield url
+
+
+def jupyter_lab(tmp, env: dict):
+    """JupyterLab serving `tmp` (see `jupyter_app`); yields its URL."""
+    return jupyter_app(tmp, env, "lab")
+
+
+# true once the current notebook's kernel is connected and idle (a cell can be run)
+KERNEL_IDLE = """() => {
+    const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
+    const k = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;
+    return !!k && k.status === 'idle' && k.connectionStatus === 'connected';
+}"""
+
+
+@contextlib.contextmanager
+def notebook_page(browser, url: str, server: dict, ready: tuple, *, name: str):
+    """A page with the notebook at `url` open, every cell run, and each selector of `ready` shown; on a
+    timeout, a screenshot and the outputs and server log in the failure."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    p = context.new_page()
+    p.set_default_timeout(30_000)
+    p.goto(url)
+    p.wait_for_selector(".jp-NotebookPanel .jp-Cell .cm-content")
+    p.wait_for_function(KERNEL_IDLE, timeout=60_000)
+    p.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
+    try:
+        for selector in ready:
+            p.wait_for_selector(selector, timeout=30_000)
+    except Exception:
+        p.screenshot(path=str(server["tmp"] / f"{name}-failed.png"))
+        raise AssertionError(f"outputs: {p.locator('.jp-OutputArea').all_inner_texts()!r}\n"
+                             f"{server['log'].read_text()[-3000:]}") from None
+    try:
+        yield p
+    finally:
+        context.close()

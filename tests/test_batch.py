@@ -161,7 +161,7 @@ def test_the_summary_at_the_end(session, fake_server, capsys):
     fake_server.fault("status:400", times=1)
     out = cm.batch(["a", "b", "c"], "Say {}", max_tokens=3, name="tiny", concurrency=1)
     printed = capsys.readouterr().out
-    assert "tiny: 3 rows in" in printed and "2 ok" in printed and "1 errors" in printed and "tokens (" in printed
+    assert "tiny: 3 rows in" in printed and "s: 2 ok · 1 error ·" in printed and "tokens (" in printed
     assert "req/s" in printed and "tok/s" in printed and "$" in printed
     figures = out.attrs["batch"]
     assert figures["ok"] == 2 and figures["error"] == 1 and figures["completion_tokens"] == out.completion_tokens.sum()

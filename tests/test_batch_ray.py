@@ -51,6 +51,10 @@ def test_bad_input_is_one_line_on_the_driver(cluster, session, fake_server):
         cmray.batch(ds, "Classify: {revew}")
     with pytest.raises(cm.ParameterError, match="already has a column 'text'"):
         cmray.batch(ds, "Classify: {review}")
+    with pytest.raises(cm.ParameterError, match=r"no \{column\} or \{\} placeholder, so every row"):
+        cmray.batch(ds, "Classify this review.")  # refused on the driver, not in each worker's chunk
+    with pytest.raises(cm.ParameterError, match=r"\{\} in the template stands for the value"):
+        cmray.batch(ds, "Classify: {}")
     with pytest.raises(cm.ParameterError, match="ray.data.Dataset"):
         cmray.batch(pd.DataFrame({"review": ["x"]}), "Classify: {review}")
     with pytest.raises(cm.ParameterError, match="workers"):

@@ -160,4 +160,5 @@ def test_background_handle_progress_stop_and_result(session, paced):
     out = run.result(timeout=10)
     assert run.done() and out.attrs["batch"]["stopped"]
     assert 10 <= (out.status == "ok").sum() < 200 and (out.status == "not_sent").sum() > 0
+    assert run.summary.startswith("bg: 200 rows in ")  # the input's rows, not the finished ones
     run.stop()  # stopping a finished batch is harmless

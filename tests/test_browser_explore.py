@@ -4,15 +4,13 @@ re-runs it in place, and "Write back" rewrites the cell's first line and body th
 heat-map of a --logprobs cell forks on click and shows the branch beside the original.
 
 Screenshots go to a temporary directory (docs/ with CM_SCREENSHOTS=1)."""
-import json
 import os
 import pathlib
-import sys
 
 import pytest
 
 from cerebras_magic.testing import FakeServer
-from tests.conftest import free_port, server_process
+from tests.conftest import jupyter_lab, lab_env, notebook_page
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 NOTEBOOK = "explore.ipynb"
@@ -40,57 +38,24 @@ def shot(tmp_path, name: str) -> pathlib.Path:
 def lab(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("explore_lab")
     _write_notebook(tmp / NOTEBOOK)
-    settings = tmp / "settings" / "@jupyterlab" / "apputils-extension"
-    settings.mkdir(parents=True)
-    (settings / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false", "checkForUpdates": False}))
     srv = FakeServer(api_key="test-key", tokens_per_second=600, ttft=0.05).start()
-    port = free_port()
-    env = dict(os.environ, CEREBRAS_API_KEY="test-key", CEREBRAS_BASE_URL=srv.base_url,
-               CEREBRAS_MAGIC_HISTORY=str(tmp / "h.sqlite"), HOME=str(tmp / "home"),
-               JUPYTER_CONFIG_DIR=str(tmp / "config"), JUPYTER_RUNTIME_DIR=str(tmp / "runtime"),
-               JUPYTERLAB_WORKSPACES_DIR=str(tmp / "workspaces"), JUPYTERLAB_SETTINGS_DIR=str(tmp / "settings"),
-               IPYTHONDIR=str(tmp / "ipython"), PYTHONUNBUFFERED="1")
-    for name in ("home", "config", "runtime", "workspaces"):
-        (tmp / name).mkdir(exist_ok=True)
-    cmd = [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--allow-root", "--ServerApp.token=",
-           "--ServerApp.password=", "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
-           f"--ServerApp.root_dir={tmp}", "--ServerApp.open_browser=False", "--LabApp.news_url=None",
-           "--LabApp.expose_app_in_browser=True"]
-    url = f"http://127.0.0.1:{port}"
+    env = lab_env(tmp, CEREBRAS_API_KEY="test-key", CEREBRAS_BASE_URL=srv.base_url,
+                  CEREBRAS_MAGIC_HISTORY=str(tmp / "h.sqlite"))
     try:
-        with server_process(cmd, f"{url}/api/status", tmp / "jupyter.log", "jupyter lab", env=env, cwd=tmp):
+        with jupyter_lab(tmp, env) as url:
             yield {"url": url, "tmp": tmp, "fake": srv, "log": tmp / "jupyter.log"}
     finally:
         srv.stop()
 
 
-KERNEL_IDLE = """() => {
-    const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
-    const k = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;
-    return !!k && k.status === 'idle' && k.connectionStatus === 'connected';
-}"""
 CELL_SOURCE = "(i) => window.jupyterapp.shell.currentWidget.content.widgets[i].model.sharedModel.getSource()"
 
 
 @pytest.fixture(scope="module")
 def page(browser, lab):
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    p = context.new_page()
-    p.set_default_timeout(30_000)
-    p.goto(f"{lab['url']}/lab/tree/{NOTEBOOK}?reset")
-    p.wait_for_selector(".jp-NotebookPanel .jp-Cell .cm-content")
-    p.wait_for_function(KERNEL_IDLE, timeout=60_000)
-    p.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
-    try:
-        p.wait_for_selector(".cm-grid-final", timeout=30_000)
-        p.wait_for_selector(".cm-pg[data-status='ok']", timeout=30_000)
-        p.wait_for_selector(".cm-fv .cm-fv-forkable", timeout=30_000)
-    except Exception:
-        p.screenshot(path=str(lab["tmp"] / "explore-failed.png"))
-        raise AssertionError(f"outputs: {p.locator('.jp-OutputArea').all_inner_texts()!r}\n"
-                             f"{lab['log'].read_text()[-3000:]}")
-    yield p
-    context.close()
+    ready = (".cm-grid-final", ".cm-pg[data-status='ok']", ".cm-fv .cm-fv-forkable")
+    with notebook_page(browser, f"{lab['url']}/lab/tree/{NOTEBOOK}?reset", lab, ready, name="explore") as p:
+        yield p
 
 
 def test_grid_ends_as_static_columns(page, tmp_path):

@@ -5,18 +5,16 @@ FakeServer in this process. The test runs the notebook cell, types into the pane
 measures how often the panel's answer area is rewritten during a fast stream, checks that HTML typed as a
 prompt stays text, and saves the screenshot docs/playground.png.
 """
-import json
 import os
 import pathlib
 import re
 import sqlite3
-import sys
 import time
 
 import pytest
 
 from cerebras_magic.testing import FakeServer
-from tests.conftest import free_port, server_process
+from tests.conftest import jupyter_lab, lab_env
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 SCREENSHOT = ROOT / "docs" / "playground.png"
@@ -39,26 +37,11 @@ def lab(tmp_path_factory):
     """JupyterLab on a free loopback port, pointed at a paced FakeServer; always stopped by its PID."""
     tmp = tmp_path_factory.mktemp("playground_lab")
     _write_notebook(tmp / NOTEBOOK)
-    settings = tmp / "settings" / "@jupyterlab" / "apputils-extension"
-    settings.mkdir(parents=True)
-    # no news or update checks (offline), no pop-up asking about them
-    (settings / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false", "checkForUpdates": False}))
     srv = FakeServer(api_key="test-key", tokens_per_second=SLOW_TPS, ttft=0.2).start()
-    port = free_port()
-    env = dict(os.environ, CEREBRAS_API_KEY="test-key", CEREBRAS_BASE_URL=srv.base_url,
-               CEREBRAS_MAGIC_HISTORY=str(tmp / "h.sqlite"), HOME=str(tmp / "home"),
-               JUPYTER_CONFIG_DIR=str(tmp / "config"), JUPYTER_RUNTIME_DIR=str(tmp / "runtime"),
-               JUPYTERLAB_WORKSPACES_DIR=str(tmp / "workspaces"), JUPYTERLAB_SETTINGS_DIR=str(tmp / "settings"),
-               IPYTHONDIR=str(tmp / "ipython"), PYTHONUNBUFFERED="1")
-    for name in ("home", "config", "runtime", "workspaces"):
-        (tmp / name).mkdir(exist_ok=True)
-    cmd = [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--allow-root", "--ServerApp.token=",
-           "--ServerApp.password=", "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
-           f"--ServerApp.root_dir={tmp}", "--ServerApp.open_browser=False", "--LabApp.news_url=None",
-           "--LabApp.expose_app_in_browser=True"]
-    url = f"http://127.0.0.1:{port}"
+    env = lab_env(tmp, CEREBRAS_API_KEY="test-key", CEREBRAS_BASE_URL=srv.base_url,
+                  CEREBRAS_MAGIC_HISTORY=str(tmp / "h.sqlite"))
     try:
-        with server_process(cmd, f"{url}/api/status", tmp / "jupyter.log", "jupyter lab", env=env, cwd=tmp):
+        with jupyter_lab(tmp, env) as url:
             yield {"url": url, "tmp": tmp, "fake": srv, "history": tmp / "h.sqlite", "log": tmp / "jupyter.log"}
     finally:
         srv.stop()

@@ -1,15 +1,13 @@
 """Tools in a real JupyterLab through headless Chromium (issue 16): the panel's Approve/Deny buttons answer a
 waiting call, and a `%%cerebras --tools --approve` cell asks with the kernel's stdin box, then shows each
 step collapsed. One JupyterLab subprocess (isolated dirs and HOME) talks to a FakeServer in this process."""
-import json
 import os
 import pathlib
-import sys
 
 import pytest
 
 from cerebras_magic.testing import FakeServer
-from tests.conftest import free_port, server_process
+from tests.conftest import KERNEL_IDLE, jupyter_lab, lab_env
 
 NOTEBOOK = "tools.ipynb"
 SCREENSHOT = pathlib.Path(__file__).resolve().parents[1] / "docs" / "tools.png"
@@ -32,36 +30,16 @@ def lab(tmp_path_factory):
     nb.cells += [nbformat.v4.new_code_cell(SETUP), nbformat.v4.new_code_cell(CELL)]
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(nb, str(tmp / NOTEBOOK))
-    settings = tmp / "settings" / "@jupyterlab" / "apputils-extension"
-    settings.mkdir(parents=True)
-    (settings / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false",
-                                                                          "checkForUpdates": False}))
     srv = FakeServer(api_key="test-key", tokens_per_second=None).start()
-    port = free_port()
-    env = dict(os.environ, CEREBRAS_API_KEY="test-key", CEREBRAS_BASE_URL=srv.base_url,
-               CEREBRAS_MAGIC_HISTORY=str(tmp / "h.sqlite"), HOME=str(tmp / "home"),
-               JUPYTER_CONFIG_DIR=str(tmp / "config"), JUPYTER_RUNTIME_DIR=str(tmp / "runtime"),
-               JUPYTERLAB_WORKSPACES_DIR=str(tmp / "workspaces"), JUPYTERLAB_SETTINGS_DIR=str(tmp / "settings"),
-               IPYTHONDIR=str(tmp / "ipython"), PYTHONUNBUFFERED="1")
-    for name in ("home", "config", "runtime", "workspaces"):
-        (tmp / name).mkdir(exist_ok=True)
-    cmd = [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--allow-root", "--ServerApp.token=",
-           "--ServerApp.password=", "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
-           f"--ServerApp.root_dir={tmp}", "--ServerApp.open_browser=False", "--LabApp.news_url=None",
-           "--LabApp.expose_app_in_browser=True"]
-    url = f"http://127.0.0.1:{port}"
+    env = lab_env(tmp, CEREBRAS_API_KEY="test-key", CEREBRAS_BASE_URL=srv.base_url,
+                  CEREBRAS_MAGIC_HISTORY=str(tmp / "h.sqlite"))
     try:
-        with server_process(cmd, f"{url}/api/status", tmp / "jupyter.log", "jupyter lab", env=env, cwd=tmp):
+        with jupyter_lab(tmp, env) as url:
             yield {"url": url, "tmp": tmp, "fake": srv, "log": tmp / "jupyter.log"}
     finally:
         srv.stop()
 
 
-KERNEL_IDLE = """() => {
-    const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
-    const k = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;
-    return !!k && k.status === 'idle' && k.connectionStatus === 'connected';
-}"""
 
 
 def _run_cell(page, index: int) -> None:
@@ -121,10 +99,13 @@ def test_tools_in_jupyterlab(browser, lab):
         assert "✓" in step.locator("summary").inner_text() and "get_weather(city='Oslo')" in step.inner_text()
         step.locator("summary").click()
         assert step.locator("pre").first.is_visible() and '"city": "Oslo"' in step.locator("pre").first.inner_text()
-        answer = page.locator(".jp-Cell").nth(1).locator(".cm-out").last.inner_text()
+        outs = page.locator(".jp-Cell").nth(1).locator(".cm-out")
+        answer, totals = outs.nth(outs.count() - 2).inner_text(), outs.last.inner_text()
         assert "get_weather returned" in answer and '"temp": 12' in answer
+        assert totals.startswith("the whole loop: 2 requests · ")  # under the answer, whose footer is its own
         page.locator(".jp-Cell").nth(1).scroll_into_view_if_needed()
-        page.screenshot(path=str(SCREENSHOT))
+        # written to docs/ only when asked (CM_SCREENSHOTS=1): a test run leaves the checkout as it was
+        page.screenshot(path=str(SCREENSHOT if os.environ.get("CM_SCREENSHOTS") else lab["tmp"] / "tools.png"))
         assert errors == []
     finally:
         page.close()

@@ -178,3 +178,54 @@ def test_dry_run_grid_shows_each_request(shell, fake_server):
     bodies = [m["data"]["application/json"]["json"] for m in msgs if "application/json" in m.get("data", {})]
     assert [b["temperature"] for b in bodies] == [0.0, 1.0]
     json.dumps(bodies)
+
+
+# -- what a new user typed wrong --------------------------------------------------------------------------
+@pytest.mark.parametrize("line,says", [
+    ("-m llama-3.3-70b,", "-m/--model 'llama-3.3-70b,' has an empty item"),
+    ("-m ,llama-3.3-70b", "-m/--model ',llama-3.3-70b' has an empty item"),
+    ("--seed 1,1", "--seed lists 1 more than once"),
+    ("-t 0,0.0", "-t/--temperature lists 0.0 more than once"),
+    ("-n 0", "-n must be an integer ≥ 1 (got 0)"),
+])
+def test_a_grid_typo_is_one_line_and_nothing_is_sent(shell, fake_server, line, says):
+    """An empty comma item used to become a column for the server's default model; a repeated value, a
+    column sending the same request twice; -n 0, one answer."""
+    res, _ = run(shell, f"%%cerebras {line} --max-tokens 5\nhi")
+    assert type(res.error_in_exec).__name__ == "UsageError" and says in str(res.error_in_exec)
+    assert not [r for r in fake_server.requests if r.method == "POST"] and len(cm.history()) == 0
+
+
+def test_compare_says_a_comma_string_is_not_a_list(session, fake_server):
+    with pytest.raises(E.ParameterError, match=r"models='a,b' is one string: give a list, models=\['a', 'b'\]"):
+        cm.compare("x", models="a,b", show=False)
+    with pytest.raises(E.ParameterError, match="temperature lists 0.5 more than once"):
+        cm.compare("x", temperature=[0.5, 0.5], show=False)
+    assert not fake_server.requests
+
+
+def test_empty_answers_do_not_count_as_agreeing_and_reasoning_shows(session, fake_server):
+    """A reasoning model cut at max tokens answers nothing: the divergence view compares answers only, and
+    the frame and plain text say how much it reasoned."""
+    g = cm.compare("Explain a B-tree", models=["llama-3.3-70b", "gpt-oss-120b"], max_tokens=12,
+                   temperature=[0.2, 0.9], show=False)
+    empty = [r for r in g if not r.text.strip()]
+    assert empty and all(r.reasoning for r in empty)  # the fake gpt-oss spends 12 tokens reasoning
+    assert g.agreement()["answers"] == len(g) - len(empty)
+    assert "reasoning_tokens" in g.frame.columns and (g.frame.reasoning_tokens.fillna(0) > 0).any()
+    assert "(reasoning: " in g.bundle()["text/plain"]
+
+
+def test_compare_in_a_plain_script_prints_nothing(tmp_path):
+    """Outside IPython, display() prints a bundle's dict: the grid has no live view there."""
+    import subprocess
+    import sys
+    code = ("import cerebras_magic as cm\nfrom cerebras_magic.testing import FakeServer\n"
+            "s = FakeServer(api_key=None).start()\n"
+            "cm.configure(base_url=s.base_url, api_key='x', history_path=None)\n"
+            "g = cm.compare('hi', models=['llama-3.3-70b', 'qwen-3.8-27b'], max_tokens=5)\n"
+            "print('answers', len(g))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=tmp_path,
+                         env={**__import__("os").environ, "CEREBRAS_MAGIC_HISTORY": str(tmp_path / "h.sqlite")})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == "answers 2\n"

@@ -6,8 +6,6 @@ sanitizer drops <style>, tabindex and ids) still shows tints and scrolls.
 The notebooks hold saved outputs (trusted with `jupyter trust`, as a notebook you ran yourself); no kernel
 is needed to render them. Screenshots go to a temporary directory (docs/ with CM_SCREENSHOTS=1)."""
 import itertools
-import json
-import os
 import subprocess
 import sys
 
@@ -15,7 +13,7 @@ import pytest
 
 from cerebras_magic.display import _cell
 from cerebras_magic.display import _heatmap as H
-from tests.conftest import free_port, server_process
+from tests.conftest import jupyter_lab, lab_env
 from tests.test_heatmap_browser import popup_box, shot_path, words
 from tests.test_heatmap_html import contrast
 
@@ -51,23 +49,9 @@ def lab(tmp_path_factory):
         H._ids = saved
     _notebook(tmp / TRUSTED, [long_view, short_view, _cell.logprobs_html(Answer(words(50)))])
     _notebook(tmp / UNTRUSTED, [long_view])
-    settings = tmp / "settings" / "@jupyterlab" / "apputils-extension"
-    settings.mkdir(parents=True)
-    (settings / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false", "checkForUpdates": False}))
-    env = dict(os.environ, HOME=str(tmp / "home"), JUPYTER_CONFIG_DIR=str(tmp / "config"),
-               JUPYTER_DATA_DIR=str(tmp / "data"), JUPYTER_RUNTIME_DIR=str(tmp / "runtime"),
-               JUPYTERLAB_WORKSPACES_DIR=str(tmp / "workspaces"), JUPYTERLAB_SETTINGS_DIR=str(tmp / "settings"),
-               IPYTHONDIR=str(tmp / "ipython"))
-    for name in ("home", "config", "data", "runtime", "workspaces"):
-        (tmp / name).mkdir(exist_ok=True)
+    env = lab_env(tmp)
     subprocess.run([sys.executable, "-m", "jupyter", "trust", str(tmp / TRUSTED)], env=env, check=True, capture_output=True)
-    port = free_port()
-    cmd = [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--allow-root", "--ServerApp.token=",
-           "--ServerApp.password=", "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
-           f"--ServerApp.root_dir={tmp}", "--ServerApp.open_browser=False", "--LabApp.news_url=None",
-           "--LabApp.expose_app_in_browser=True"]
-    url = f"http://127.0.0.1:{port}"
-    with server_process(cmd, f"{url}/api/status", tmp / "jupyter.log", "jupyter lab", env=env, cwd=tmp):
+    with jupyter_lab(tmp, env) as url:
         yield {"url": url, "tmp": tmp}
 
 

@@ -10,7 +10,6 @@ import threading
 import time
 import warnings
 
-import pytest
 
 from cerebras_magic.core._store import COLUMNS, History, HistoryWarning, default_path
 from cerebras_magic.core._result import Result

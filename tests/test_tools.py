@@ -338,3 +338,32 @@ def test_both_clients_run_our_tools_on_the_fake_server(fake_server):
         assert final.choices[0].finish_reason == "stop" and '"temp": 12' in final.choices[0].message.content
     sdk.close()
     oai.close()
+
+
+def test_tools_named_in_a_string_and_unknown_arguments(shell, fake_server):
+    """tools="get_weather" is the cell's --tools spelling (it was read letter by letter); a keyword that is
+    neither ours nor the API's is one line before anything is sent (it used to come back as the server's 400)."""
+    shell.user_ns["get_weather"] = get_weather
+    r = cm.chat("What is the weather in Paris?", tools="get_weather")
+    assert r.status == "ok" and [s.name for s in r.tool_calls] == ["get_weather"] and r.loop["requests"] == 2
+    sent = len(posts(fake_server))
+    with pytest.raises(cm.ParameterError, match=r"unknown argument temprature=; did you mean temperature=\?"):
+        cm.chat("hi", temprature=0.5)
+    with pytest.raises(cm.ParameterError, match=r"unknown argument foo=.*extra_body=\{\.\.\.\}"):
+        cm.chat("hi", foo=1)
+    assert len(posts(fake_server)) == sent
+    cm.chat("hi", frequency_penalty=0.1, max_tokens=3)  # an API field without a flag of ours is still sent
+    assert posts(fake_server)[-1].json["frequency_penalty"] == 0.1
+
+
+def test_the_local_model_load_note_is_said_once_per_loop(shell):
+    """A tool loop's requests share one renderer: the note given before the first is not said again."""
+    from cerebras_magic.display._tools import ToolCellRenderer
+    pub = shell.display_pub
+    before = len(pub.messages)
+    r = ToolCellRenderer()
+    r.note("loading the local model…")
+    for _ in range(2):
+        r.start(cm.Result(status="ok"))
+    said = [m for m in pub.messages[before:] if "loading" in str(m.get("data"))]
+    assert len(said) == 1

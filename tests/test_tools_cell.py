@@ -46,8 +46,15 @@ def test_a_cell_shows_each_step_then_streams_the_answer(tools_shell, fake_server
         """[1] ✓ get_weather(city='Paris') → {"city": "Paris", "temp": 15, "unit": "C"}""",
         """[1] ✓ get_weather(city='Rome') → {"city": "Rome", "temp": 12, "unit": "C"}"""]
     assert all(" · took " in o["text/plain"] and "<details" in o["text/html"] for o in steps)  # collapsible
-    final = kept[-1]
+    final, totals = kept[-2:]
     assert final["text/plain"].startswith("Here is what the tools found") and "tok/s" in final["text/plain"]
+    # the answer's footer is its own request's; the loop's totals follow, and are the history rows' sums
+    loop = r.loop
+    assert loop["requests"] == 2 and totals["text/plain"].startswith("── the whole loop: 2 requests · ")
+    rows = cm.history()
+    assert loop["prompt_tokens"] == rows.prompt_tokens.sum() > r.usage.prompt_tokens
+    assert loop["completion_tokens"] == rows.completion_tokens.sum()
+    assert abs(loop["cost_usd"] - rows.cost_usd.sum()) < 1e-12 and f"{loop['prompt_tokens']:,} → " in totals["text/plain"]
     updates = [m["data"]["text/plain"] for m in msgs if m.get("update")]
     assert "running get_weather(city='Paris')…" in updates and "asking for get_weather, get_weather…" in updates
     assert updates[-1] == ""  # the live view ends empty, as nbval and saved notebooks keep it

@@ -241,3 +241,12 @@ def test_a_key_echoed_by_the_server_is_nowhere_in_the_error(fake_server, stream)
     seen += [repr(getattr(exc, name)) for name in dir(exc) if not name.startswith("__")]
     assert all(secret not in text for text in seen)
     assert exc.__context__ is None and exc.__cause__ is None
+
+
+def test_a_short_key_is_masked_where_it_stands_alone_not_inside_words():
+    """With a local server's key "x", every x of a message was masked ('e***ceeded')."""
+    from cerebras_magic._errors import redact
+    line = redact("Tokens per minute limit exceeded; lower max tokens. Bearer x, key=x", "x")
+    assert line == "Tokens per minute limit exceeded; lower max tokens. Bearer ***, key=***"
+    real = "csk-" + "a1" * 20
+    assert redact(f"echo:{real}!{real[4:]}", real[4:]) == "echo:csk-***!***"  # a real key: everywhere

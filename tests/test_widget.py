@@ -1,5 +1,4 @@
 """The playground driven from Python: set traits, run, stop, restore; state and history checked."""
-import re
 import time
 
 import pytest

@@ -33,6 +33,15 @@ from ._toolspec import check_tools, tool_name, tool_spec
 FRONTS = ("magic", "widget", "python", "replay", "batch", "compare", "fork")
 
 
+def unknown_argument(key: str, endpoint: str = "chat", extra: tuple = ()) -> str:
+    """The line for a keyword argument that is neither ours nor a field of the endpoint's API."""
+    import difflib
+    known = [*extra, *BY_NAME, *ALIASES, *wire.KNOWN_FIELDS.get(endpoint, ())]
+    close = difflib.get_close_matches(key, known, n=1)
+    return (f"unknown argument {key}=" + (f"; did you mean {close[0]}=?" if close else "")
+            + " (a field the API added that we do not know yet goes in extra_body={...})")
+
+
 @dataclass(frozen=True)
 class Ask:
     prompt: Any = ""                  # chat: the new user turn (text or content parts; None: no new turn);
@@ -62,7 +71,12 @@ class Ask:
         extra = dict(kwargs.pop("extra_body", None) or {})
         structure = {k: kwargs.pop(k) for k in ("messages", "conversation", "new", "json", "schema", "stream",
                                                 "backend", "tools", "max_steps", "approve") if k in kwargs}
-        structure["tools"] = tuple(structure.get("tools") or ())
+        tools = structure.get("tools") or ()
+        if isinstance(tools, str):  # names of the notebook's functions, as --tools takes them
+            tools = [t.strip() for t in tools.split(",") if t.strip()]
+        elif callable(tools) and not isinstance(tools, (list, tuple)):
+            tools = [tools]
+        structure["tools"] = tuple(tools)
         choice = kwargs.get("tool_choice")
         if isinstance(choice, Mapping):  # the wire spelling of a named function
             kwargs["tool_choice"] = (choice.get("function") or {}).get("name")
@@ -73,8 +87,10 @@ class Ask:
                 params[name] = value
             elif name == "top_logprobs":  # the chat spelling of logprobs=K
                 params["logprobs"] = value
+            elif key in wire.KNOWN_FIELDS.get(endpoint, ()) or key in wire.REMOVED_FIELDS:
+                extra[key] = value  # an API field without a parameter of ours: sent as it is
             else:
-                extra[key] = value
+                raise E.ParameterError(unknown_argument(key, endpoint))
         if params.get("logprobs") is True:
             params["logprobs"] = 0 if endpoint == "chat" else 1
         elif params.get("logprobs") is False:

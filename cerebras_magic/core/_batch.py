@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import difflib
 import threading
 import uuid
-from typing import Any, Optional
+from typing import Optional
 
 from .. import _errors as E
 from .. import _wire as wire
-from ._ask import Ask, schema_class
+from ._ask import Ask, schema_class, unknown_argument
 from ._batch_engine import Engine
 from ._batch_out import Collector, Sink, Stats, check_target
 from ._batch_rows import Rows, filler
@@ -140,6 +139,10 @@ def batch(data, template, *, concurrency: int = 32, name: Optional[str] = None, 
     servers that send no rate-limit headers. `background=True` returns a BatchRun at once. Any other
     keyword is a request parameter (model, max_tokens, temperature, system, ...)."""
     from ._session import default_session
+    for flag, value in (("background", background), ("progress", progress), ("retry_errors", retry_errors),
+                        ("keep", keep), ("stream", params.get("stream"))):
+        if value is not None and not isinstance(value, bool):
+            raise E.ParameterError(f"batch: {flag}={value!r}; allowed: True or False")
     return run(session or default_session(), data, template_ask(template, schema, params), concurrency=concurrency,
                name=name, to=to, rpm=rpm, tpm=tpm, retry_errors=retry_errors, background=background,
                progress=progress, keep=keep)
@@ -149,12 +152,11 @@ def template_ask(template, schema, params: dict, options=OPTIONS) -> Ask:
     """The Ask of a batch's keyword arguments; a keyword that is neither an option, a parameter nor an API
     field is one line (a typo would otherwise be sent with every row, and fail every row)."""
     params = dict(params)
-    unknown = [k for k in params if k not in _STRUCTURE and ALIASES.get(k, k) not in BY_NAME
-               and k != "top_logprobs" and k not in wire.KNOWN_FIELDS["chat"] | wire.KNOWN_FIELDS["completion"]]
-    if unknown:
-        close = difflib.get_close_matches(unknown[0], [*options, *BY_NAME], n=1)
-        raise E.ParameterError(f"batch: unknown argument {unknown[0]}=" + (f"; did you mean {close[0]}=?" if close else
-                               "; a field the API does not know goes in extra_body={...}"))
+    endpoint = params.get("endpoint", "chat")
+    unknown = [k for k in params if k not in _STRUCTURE and k != "endpoint" and ALIASES.get(k, k) not in BY_NAME
+               and k != "top_logprobs" and k not in wire.KNOWN_FIELDS.get(endpoint, ())]
+    if unknown:  # said before the Ask is built, so a misspelt batch option is suggested too
+        raise E.ParameterError("batch: " + unknown_argument(unknown[0], endpoint, extra=tuple(options)))
     endpoint = params.pop("endpoint", "chat")
     if schema is not None:
         params["schema"] = schema
@@ -200,6 +202,16 @@ def plan(session, data, ask: Ask, *, concurrency, name, to, rpm, tpm, retry_erro
         raise E.ParameterError(f"{said('--name', 'name')} must be a non-empty string (got {name!r})")
     if ask.conversation or ask.messages:
         raise E.ParameterError(f"a batch sends each row on its own: drop {said('--chat/--new', 'chat=/messages=')}")
+    if ask.tools:  # the tool loop is the cell's and cm.chat's; a batch row is one request, so tools never ran
+        raise E.ParameterError(f"a batch sends each row on its own; it does not combine with {said('--tools', 'tools=')} "
+                               "(run the tool loop per row with cm.chat(prompt, tools=[...]))")
+    if ask.params.get("logprobs") is not None or ask.params.get("top_logprobs") is not None:
+        raise E.ParameterError(f"a batch does not combine with {said('--logprobs', 'logprobs=')}: its rows keep the text "
+                               "and figures, not token probabilities; ask the rows you want to inspect with "
+                               + said("a %%cerebras --logprobs cell", "cm.chat(prompt, logprobs=K)"))
+    if retry_errors and name is None:
+        raise E.ParameterError(f"{said('--retry-errors', 'retry_errors=True')} re-sends the failed rows of a named "
+                               f"batch found in the history: give {said('--name NAME', 'name=')} too")
     if not isinstance(ask.prompt, str):
         raise E.ParameterError(f"the batch template must be a str (got {type(ask.prompt).__name__})")
     if ask.stream is None:  # nobody watches a row's text arrive: whole answers cost half the client CPU

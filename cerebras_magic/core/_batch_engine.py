@@ -6,7 +6,10 @@ history at once), skips the rows that already have a result, and launches the re
 slot and the limiter agree. Until the first response's headers arrive only one request is in flight: they
 say which buckets exist (and a spent bucket, after a crash, meets one 429, not `concurrency` of them). The client's response hook feeds every response (a retried 429 included) to the
 limiter, so one 429 pauses the whole batch for its Retry-After; the client retries that request when the
-pause ends (the limiter charges it for that retry), and a row whose retries all fail is a row with its error. Stopping cancels the dispatcher and the calls in flight
+pause ends (the limiter charges it for that retry), and a row whose retries all fail is a row with its error.
+A 429 that arrives as an error event inside a stream (after a 200, so the client cannot retry it) is
+treated the same: the batch pauses, and the engine sends that row again (as many times as the client
+retries; each try is its own history row, and a resumed batch takes the row's ok one). Stopping cancels the dispatcher and the calls in flight
 (each ends `interrupted` in the history, as a cancelled `arun` does); every finished row is kept.
 """
 from __future__ import annotations
@@ -64,6 +67,13 @@ def request_key(blob: str, prompt: Any) -> str:
     return hashlib.sha256(f"{blob}\x00{text}".encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
+def _stream_429(r) -> bool:
+    """The call failed with a rate-limit error event inside its stream (text may have arrived before it)."""
+    exc = getattr(r, "exception", None)
+    return r.status == "error" and isinstance(exc, E.APIStatusError) and exc.status_code == 429 \
+        and getattr(exc, "in_stream", False)
+
+
 class Engine:
     def __init__(self, session, base, rows, fill, *, stats: Stats, collector: Collector, sink: Optional[Sink],
                  limiter: Limiter, concurrency: int, name: Optional[str], tag: str, retry_errors: bool,
@@ -87,6 +97,7 @@ class Engine:
         self.slots = asyncio.Semaphore(self.concurrency)
         client = self.session.client(self.base.backend, asynchronous=True)
         client.on_response(self._on_response)
+        self.retries = getattr(client, "max_retries", 2)  # also for a 429 inside a stream (see _one)
         self.dispatcher = asyncio.ensure_future(self._dispatch())
         failed = None
         try:
@@ -160,35 +171,52 @@ class Engine:
             if not self.limiter.known and len(self.tasks) >= PROBE:
                 await self.first.wait()  # the first response says which rate limits there are
             charge = self._charge(ask)
-            while True:
-                wait, why = self.limiter.delay(charge)
-                if wait <= 0:
-                    break
-                self.stats.waiting = why
-                await asyncio.sleep(min(wait, 0.25))
-            self.stats.waiting = None
+            await self._turn(charge)
         except BaseException:
             self.slots.release()
             raise
         mark = self.limiter.take(charge)
-        task = asyncio.ensure_future(self._one(pos, ask, key, mark))
+        task = asyncio.ensure_future(self._one(pos, ask, key, mark, charge))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
-    async def _one(self, pos: int, ask, key: str, mark: dict) -> None:
-        tag = _Tag({"batch": self.tag, "batch_key": key, "batch_row": pos})
-        _MARK.set(mark)
+    async def _turn(self, charge: float) -> None:
+        """Wait until the limiter lets a request charged `charge` go (a 429's pause included)."""
+        while True:
+            wait, why = self.limiter.delay(charge)
+            if wait <= 0:
+                break
+            self.stats.waiting = why
+            await asyncio.sleep(min(wait, 0.25))
+        self.stats.waiting = None
+
+    async def _one(self, pos: int, ask, key: str, mark: dict, charge: float = 0.0) -> None:
+        attempt = 0
         try:
-            r = await self.session.arun(ask, observers=[tag], errors="return")
-        except asyncio.CancelledError:  # stopped: arun ended the call `interrupted`, with its row
-            self._record(pos, self._from_result(tag.result) if tag.result else {"status": "not_sent"})
-            raise
-        except Exception as exc:  # a bug on one row's path: that row fails, the others go on
-            rec = self._from_result(tag.result) if tag.result else {}
-            self._record(pos, {**rec, "status": "error", "error": f"{type(exc).__name__}: {exc}"})
-        else:
-            self._learn(ask, r)
-            self._record(pos, self._from_result(r))
+            while True:
+                tag = _Tag({"batch": self.tag, "batch_key": key, "batch_row": pos})
+                _MARK.set(mark)
+                try:
+                    r = await self.session.arun(ask, observers=[tag], errors="return")
+                except asyncio.CancelledError:  # stopped: arun ended the call `interrupted`, with its row
+                    self._record(pos, self._from_result(tag.result) if tag.result else {"status": "not_sent"})
+                    raise
+                except Exception as exc:  # a bug on one row's path: that row fails, the others go on
+                    rec = self._from_result(tag.result) if tag.result else {}
+                    self._record(pos, {**rec, "status": "error", "error": f"{type(exc).__name__}: {exc}"})
+                    return
+                if _stream_429(r) and attempt < self.retries:
+                    # a 429 inside a stream (HTTP 200, so the client's retry never saw it): the same pause for
+                    # the whole batch as a 429 status, then this row again; the failed try stays a history row
+                    attempt += 1
+                    self.limiter.observe(429, getattr(r.exception, "headers", None) or {}, mark)
+                    self.stats.rate_limited = self.limiter.rate_limited
+                    await self._turn(charge)
+                    mark = self.limiter.take(charge, mark)
+                    continue
+                self._learn(ask, r)
+                self._record(pos, self._from_result(r))
+                return
         finally:
             self.limiter.settle(mark)
             self.slots.release()

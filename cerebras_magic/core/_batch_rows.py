@@ -17,6 +17,7 @@ from ._template import fields, interpolate
 
 VALUE = "__cm_value__"                       # what `{}` becomes, so one pass of interpolate() fills everything
 _VALUE_SLOT = re.compile(r"\{\{|\}\}|\{\}")
+_FORMATTED = re.compile(r"\{\{|\}\}|\{([A-Za-z_]\w*)(![rsa])?(:[^{}]*)?\}")  # {name!r}, {name:spec}
 
 
 class Rows:
@@ -65,27 +66,60 @@ class Rows:
         return pos if self.index is None else self.index[pos]
 
     def check(self, template: str) -> None:
-        """One line naming the first placeholder no row can fill, before anything is sent."""
+        """One line naming the first placeholder no row can fill, before anything is sent: a `{name}` no
+        column or key has, `{}` over rows that have columns, a format spec on a column (not applied), or no
+        placeholder at all over many rows (the same request N times)."""
         if not isinstance(template, str):
             raise E.ParameterError(f"batch template must be a str with {{column}} or {{}} placeholders, "
                                    f"not {type(template).__name__}")
         names = fields(template)
+        value_slot = any(m.group() == "{}" for m in _VALUE_SLOT.finditer(template))
         if self.kind == "frame":
             known = self.columns
         elif self.index is None and isinstance(self._first, Mapping):
             known = [str(k) for k in self._first]
+        elif self.index is None and self._first is _END:
+            return                           # no rows at all: nothing to fill, nothing is sent
         else:
             if names:
                 sample = self._first if self.index is None else (self.data.iloc[0] if len(self.data) else None)
                 raise E.ParameterError(f"{{{names[0]}}} in the template: the rows are plain values "
                                        f"({type(sample).__name__}), not columns; write {{}} for the value, or give a "
                                        "DataFrame or dicts")
+            if not value_slot:
+                self._no_placeholder()
             return
+        what = "this DataFrame's columns" if self.kind == "frame" else "the first row's keys"
+        if value_slot:
+            first = known[0] if known else "name"
+            raise E.ParameterError(f"{{}} in the template stands for the value of a Series or list; {what}: "
+                                   f"{', '.join(known) or '(none)'} (write {{{first}}})")
         for name in names:
             if name not in known:
                 where = "column" if self.kind == "frame" else "key in the first row"
                 raise E.ParameterError(f"{{{name}}} in the template: no {where} named {name!r}; "
                                        f"{'columns' if self.kind == 'frame' else 'keys'}: {', '.join(known) or '(none)'}")
+        for m in _FORMATTED.finditer(template):
+            name, conversion, spec = m.group(1), m.group(2), m.group(3)
+            if name in known and (conversion or spec):
+                prepared = "map(repr)" if conversion == "!r" else "map(str)" if conversion else \
+                    f"map({'{' + spec + '}'!r}.format)"
+                how = (f"df.assign({name}=df[{name!r}].{prepared})" if self.kind == "frame" and name.isidentifier()
+                       else f"the {name!r} {'column' if self.kind == 'frame' else 'key'} prepared with .{prepared}")
+                raise E.ParameterError(f"{m.group()} in the template: a batch fills {{{name}}} as it is and does not "
+                                       f"apply format specs or !conversions (the text would be sent as written); "
+                                       f"prepare the value instead, e.g. {how}, and write {{{name}}}")
+        if not names:
+            self._no_placeholder()
+
+    def _no_placeholder(self) -> None:
+        """A template that fills nothing sends the same request for every row: one line, unless one row."""
+        if self.total in (0, 1):
+            return
+        rows = f"{self.total:,} rows" if self.total is not None else "every row"
+        raise E.ParameterError(f"the batch template has no {{column}} or {{}} placeholder, so {rows} would send the "
+                               "same request; to send one prompt several times on purpose use cm.compare(prompt, n=N) "
+                               "(or cm.batch([prompt] * N, '{}'))")
 
 
 def filler(template: str):

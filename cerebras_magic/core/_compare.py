@@ -21,7 +21,7 @@ from ._result import Result
 
 CONCURRENCY = 8
 GRID_RATE = 8.0  # most live updates a second for a whole grid (bench/frontend.py: the browser's cost)
-SUMMARY = ("text", "completion_tokens", "ttft", "tokens_per_second", "cost_usd", "finish_reason", "status")
+SUMMARY = ("text", "completion_tokens", "reasoning_tokens", "ttft", "tokens_per_second", "cost_usd", "finish_reason", "status")
 
 
 def label_of(params: dict) -> str:
@@ -46,6 +46,12 @@ def cells_of(base: Ask, values: dict, samples: Optional[int] = None, front: str 
         raise E.ParameterError(f"{'-n' if front == 'magic' else 'n'} must be an integer ≥ 1 (got {samples!r})")
     if samples and samples > 1 and len(values.get("seed") or ()) > 1:
         raise E.ParameterError(f"use a list of seeds or {'-n' if front == 'magic' else 'n='} samples, not both")
+    for name, items in values.items():
+        twice = sorted({repr(v) for v in items if items.count(v) > 1})
+        if twice:
+            shown = BY_NAME[name].shown_as(front)
+            raise E.ParameterError(f"{shown} lists {', '.join(twice)} more than once: the grid would send the same "
+                                   f"request twice (for repeated samples use {'-n' if front == 'magic' else 'n='})")
     out = []
     for cell in grid(values, front, samples):
         fixed = {n: v[0] for n, v in values.items() if len(v) == 1}
@@ -150,8 +156,8 @@ class Comparison:
         out = []
         for cell, r in zip(self.cells, self.results):
             row = {"model": r.model, **{k: v for k, v in cell.items() if k != "model"}}
-            row.update(text=r.text, completion_tokens=r.completion_tokens, ttft=r.ttft,
-                       tokens_per_second=r.tokens_per_second, cost_usd=r.cost_usd, finish_reason=r.finish_reason,
+            row.update(text=r.text, completion_tokens=r.completion_tokens, reasoning_tokens=r.reasoning_tokens,
+                       ttft=r.ttft, tokens_per_second=r.tokens_per_second, cost_usd=r.cost_usd, finish_reason=r.finish_reason,
                        status=r.status, error=r.error, id=r.id, group_id=r.group_id)
             out.append(row)
         return out
@@ -165,7 +171,7 @@ class Comparison:
     def agreement(self) -> dict:
         """How much the answers agree: distinct texts, mean pairwise word similarity, shared first words."""
         from ..display._diverge import agreement
-        return agreement([r.text for r in self.results if r.status != "error"])
+        return agreement([r.text for r in self.results if r.status != "error" and r.text.strip()])
 
     def bundle(self, fmt: Optional[str] = None) -> dict:
         from ..display._grid import final_bundle
@@ -201,6 +207,9 @@ def compare(prompt: Any, models: Optional[Sequence[str]] = None, temperature: An
     if models is not None:
         if "model" in params:
             raise E.ParameterError("give models=[...] or model=..., not both")
+        if isinstance(models, str) and "," in models:
+            raise E.ParameterError(f"models={models!r} is one string: give a list, "
+                                   f"models={[m.strip() for m in models.split(',') if m.strip()]!r}")
         params["model"] = list(models) if isinstance(models, (list, tuple)) else models
     if temperature is not None:
         params["temperature"] = temperature

@@ -164,7 +164,13 @@ def split_values(p: Param, text: str) -> list:
     """A flag value as its comma list (`-t 0,0.7` -> ["0", "0.7"]). In `-s` a comma followed by a space (or
     at the end) belongs to the text, and `\\,` is a literal comma; other escapes stay for `unescape`."""
     if p.kind != "str" or not p.escaped:
-        return [part.strip() for part in text.split(",")] if p.name in GRID else [text]
+        if p.name not in GRID:
+            return [text]
+        parts = [part.strip() for part in text.split(",")]
+        if len(parts) > 1 and not all(parts):
+            raise E.ParameterError(f"{p.shown_as('magic')} {text!r} has an empty item: write the values separated by "
+                                   f"commas, e.g. {p.shown_as('magic')} {','.join(x for x in parts if x) or 'A,B'}")
+        return parts
     items, cur, i = [], [], 0
     while i < len(text):
         ch = text[i]

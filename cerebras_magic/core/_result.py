@@ -71,6 +71,8 @@ class Result:
     step: Optional[int] = None                  # this request's number in its tool loop (1, 2, ...)
     tool_results: List[dict] = field(default_factory=list)  # the tool results this request sent back
     tool_note: Optional[str] = None             # how a tool loop ended, when not with an answer
+    loop: Optional[Dict[str, Any]] = field(default=None, repr=False)  # a tool loop's final Result: the totals of
+    #                                             all its requests (requests, prompt/completion tokens, cost_usd)
     finish_reason: Optional[str] = None
     usage: Optional[Any] = None                 # types.Usage
     time_info: Optional[Any] = None             # types.TimeInfo

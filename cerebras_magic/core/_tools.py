@@ -96,6 +96,7 @@ class _Loop:
         self.max_steps = ask.max_steps or DEFAULT_MAX_STEPS
         self.approve = _approver(ask.approve)
         self.run_id, self.step, self.steps = uuid.uuid4().hex[:12], 0, []
+        self.results: list = []   # each request's Result, for the loop's totals
         self.sent: list = []      # the steps whose results the next request sends
         self.note: Optional[str] = None
         self.interrupted = False
@@ -106,6 +107,7 @@ class _Loop:
     def answered(self, r) -> Optional[list]:
         """The calls to run now, or None when the loop is over."""
         self.step += 1
+        self.results.append(r)
         own = list(r.tool_calls)
         for s in own:
             s.request = self.step
@@ -241,7 +243,7 @@ class _Loop:
         return self.interrupted
 
     def next_ask(self, r) -> Ask:
-        from ._session import assistant_turn
+        from ._call import assistant_turn
         sent = r.ask
         turns = sent.sent_messages() + [assistant_turn(r)] + [s.message() for s in self.sent]
         # "required" or a named tool holds for the first request only (as the OpenAI Agents SDK does): were
@@ -257,7 +259,7 @@ class _Loop:
         elif self.note is not None:
             self._close([s for s in r.tool_calls if s.content is None])
             self._remember_results(r)
-        r.tool_calls, r.tool_note = list(self.steps), self.note
+        r.tool_calls, r.tool_note, r.loop = list(self.steps), self.note, loop_totals(self.results)
         for ob in self.outer:
             if hasattr(ob, "tool_loop_done"):
                 ob.tool_loop_done(r)
@@ -278,6 +280,15 @@ class _Loop:
         for ob in self.outer:
             if hasattr(ob, what):
                 getattr(ob, what)(step)
+
+
+def loop_totals(results: list) -> dict:
+    """What the whole loop took: the footer under its answer is the last request's alone."""
+    costs = [r.cost_usd for r in results]
+    return {"requests": len(results),
+            "prompt_tokens": sum(r.usage.prompt_tokens or 0 for r in results if r.usage is not None),
+            "completion_tokens": sum(r.completion_tokens or 0 for r in results),
+            "cost_usd": sum(costs) if costs and None not in costs else None}
 
 
 def _approver(approve):

@@ -22,6 +22,9 @@ from ._escape import plain
 
 FORMATS = ("markdown", "text", "code", "json")
 LIVE_CHARS = 16_384  # a live view shows at most the answer's last 16 Ki characters
+# The browser re-renders a live view whole at each update, so its cost is bytes per second, not updates:
+# short views update at the full rate, a long tail less often (16 Ki characters: 4 times a second).
+LIVE_BYTES_PER_SECOND = 65_536
 _md = None
 
 STYLE = ("<style>.cm-out{font-family:var(--jp-content-font-family,inherit)}"
@@ -217,7 +220,7 @@ class CellRenderer:
         self._note = text
 
     def start(self, result) -> None:
-        note = self._note
+        note, self._note = self._note, None  # said once: a tool loop's next request reuses this renderer
         if self._terminal:
             if note:
                 sys.stdout.write(plain(note) + "\n")
@@ -245,7 +248,10 @@ class CellRenderer:
                 sys.stdout.flush()
             return
         now = time.monotonic()
-        if self.handle is None or not (new or result.new_reasoning) or now - self._last < self.interval:
+        if self.handle is None or not (new or result.new_reasoning):
+            return
+        shown = min(len(result.text or result.reasoning or ""), LIVE_CHARS)  # what live_view will send
+        if now - self._last < max(self.interval, shown / LIVE_BYTES_PER_SECOND):
             return
         # The first text shows at once; later ones also keep the whole cell, with the two messages that
         # close it, within 1 + 2 x rate messages per second (short, fast streams otherwise overshoot).
@@ -275,6 +281,11 @@ class CellRenderer:
 def _is_terminal() -> bool:
     shell = sys.modules.get("IPython") and sys.modules["IPython"].get_ipython()
     return type(shell).__name__ == "TerminalInteractiveShell"
+
+
+def _in_ipython() -> bool:
+    """False in a plain Python script, where IPython's display() would print the bundle's dict."""
+    return bool(sys.modules.get("IPython") and sys.modules["IPython"].get_ipython() is not None)
 
 
 def dry_run_bundle(request: dict, estimate: Optional[dict] = None) -> dict:

@@ -15,7 +15,7 @@ import threading
 import time
 from typing import List, Optional, Sequence
 
-from ._cell import _is_terminal, body_html, status_note
+from ._cell import _in_ipython, _is_terminal, body_html, status_note
 from ._diverge import agreement_line, divergence_html, divergence_text, prob_lines_svg
 from ._escape import html_text, plain
 
@@ -110,7 +110,7 @@ class GridView:
         self.columns = [_Column(self) for _ in self.labels]
         self.interval, self.stream = 1.0 / max(rate, 0.1), stream
         self.handle, self.sent, self._last = None, 0, 0.0
-        self.terminal = _is_terminal()
+        self.terminal = _is_terminal() or not _in_ipython()  # no live view to update
 
     def column(self, i: int) -> _Column:
         return self.columns[i]
@@ -197,14 +197,13 @@ def final_bundle(labels: Sequence[str], results: Sequence, rows: List[dict], col
                  fmt: str = "markdown", title: Optional[str] = None) -> dict:
     """The finished grid: the columns, the summary table, the divergence view and, with logprobs, every
     answer's probability line on one plot. Static HTML plus a plain-text twin."""
-    texts = [r.text for r in results]
     out = [STYLE, '<div class="cm-out cm-grid-final">']
     if title:
         out.append(f'<div class="cm-col-foot cm-grid-title">{html_text(title)}</div>')
     out.append(f'<div class="cm-grid" style="{_columns_style(len(results))}">'
                + "".join(_final_column(label, r, fmt) for label, r in zip(labels, results)) + "</div>")
     out.append(table_html(rows, columns))
-    done = [(label, r) for label, r in zip(labels, results) if r.status != "error"]
+    done = [(label, r) for label, r in zip(labels, results) if r.status != "error" and r.text.strip()]  # answers
     if len(done) >= 2:
         out.append(divergence_html([lab for lab, _ in done], [r.text for _, r in done]))
     if any(r.token_logprobs for r in results):
@@ -213,7 +212,9 @@ def final_bundle(labels: Sequence[str], results: Sequence, rows: List[dict], col
     text = []
     for label, r in zip(labels, results):
         note = status_note(r)
-        text.append(f"── {plain(label)} ──\n{plain(r.text)}" + (f"\n{note}" if note else "") + f"\n── {col_footer(r)}")
+        thought = f"(reasoning: {len(r.reasoning):,} characters)\n" if r.reasoning else ""
+        text.append(f"── {plain(label)} ──\n{thought}{plain(r.text)}" + (f"\n{note}" if note else "")
+                    + f"\n── {col_footer(r)}")
     if len(done) >= 2:
         text.append(divergence_text([lab for lab, _ in done], [r.text for _, r in done]))
     return {"text/html": "".join(out), "text/plain": "\n\n".join(text)}

@@ -9,6 +9,7 @@ in place instead (it may end while another cell runs). Names (a batch's name) ar
 """
 from __future__ import annotations
 
+import math
 import sys
 import time
 from typing import Optional
@@ -67,9 +68,27 @@ def bundle(p, summary: Optional[str] = None) -> dict:
     return {"text/plain": text, "text/html": progress_html(p, summary)}
 
 
+def _count(n: int, word: str) -> str:
+    return f"{n:,} {word}" + ("" if n == 1 else "s")
+
+
+def money(usd: float) -> str:
+    """A cost with two significant figures however small: $1.2345, $0.0123, $0.000044 (never $0.0000)."""
+    if usd <= 0:
+        return "$0"
+    if usd >= 0.01:
+        return f"${usd:,.4f}"
+    if usd < 1e-9:
+        return "<$0.000000001"
+    decimals = 1 - math.floor(math.log10(usd))
+    return f"${usd:.{decimals}f}"
+
+
 def summary_line(s) -> str:
-    """The end of a batch in one line: rows, outcomes, tokens, cost, wall time, achieved rates."""
-    parts = [f"{s.label}: {s.done:,} rows in {s.elapsed:,.1f} s", f"{s.ok:,} ok", f"{s.error:,} errors"]
+    """The end of a batch in one line, led by the input's rows (whatever happened to them): outcomes,
+    tokens, cost, wall time, achieved rates."""
+    rows = s.total if s.total is not None else s.done + s.not_sent
+    parts = [f"{s.label}: {_count(rows, 'row')} in {s.elapsed:,.1f} s: {s.ok:,} ok", _count(s.error, "error")]
     if s.interrupted:
         parts.append(f"{s.interrupted:,} interrupted")
     if s.not_sent:
@@ -77,12 +96,13 @@ def summary_line(s) -> str:
     if s.resumed:
         parts.append(f"{s.resumed:,} from history ({s.resumed_errors:,} failed: retry_errors=True re-sends them)"
                      if s.resumed_errors else f"{s.resumed:,} from history")
-    parts.append(f"{s.tokens:,} tokens ({s.prompt_tokens:,} prompt + {s.completion_tokens:,} completion)")
+    parts.append(f"{_count(s.tokens, 'token')} ({s.prompt_tokens:,} prompt + {s.completion_tokens:,} completion)")
     if s.cost_usd is not None:
-        parts.append(f"${s.cost_usd:,.4f}")
+        parts.append(money(s.cost_usd))
     parts.append(f"{s.rps:,.1f} req/s · {s.tps:,.0f} tok/s")
     if s.rate_limited:
-        parts.append(f"{s.rate_limited:,} rate-limited (429) responses, retried")
+        parts.append(f"{s.rate_limited:,} rate-limited (429) {'response' if s.rate_limited == 1 else 'responses'}, "
+                     "retried")
     line = " · ".join(parts)
     if s.stopped and s.named:
         line += " · stopped: run the same batch again to send the rest"

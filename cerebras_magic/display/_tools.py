@@ -29,6 +29,19 @@ def note_bundle(r) -> dict:
             "text/plain": plain(note) + "\n── " + plain(foot)}
 
 
+def loop_line(totals: dict) -> str:
+    cost = f" · ${totals['cost_usd']:,.6f}" if totals.get("cost_usd") is not None else ""
+    return (f"the whole loop: {totals['requests']} requests · {totals['prompt_tokens']:,} → "
+            f"{totals['completion_tokens']:,} tokens{cost}")
+
+
+def loop_bundle(totals: dict) -> dict:
+    """The loop's totals under its answer, whose footer counts only the last request."""
+    line = loop_line(totals)
+    return {"text/html": f'{STYLE}<div class="cm-out"><div class="cm-foot">{html_text(line)}</div></div>',
+            "text/plain": "── " + plain(line)}
+
+
 def ask_approval(step) -> bool:
     """The notebook's yes/no before a call (`--approve`, `approve=True`): only y or yes runs it."""
     try:
@@ -83,12 +96,13 @@ class ToolCellRenderer(CellRenderer):
         self._live("")
 
     def tool_loop_done(self, r) -> None:
-        if getattr(self, "_ended", False):
-            return
-        if self.handle is not None:
-            self.handle.update({"text/plain": ""}, raw=True)
-        if r.tool_note or r.status != "ok":
-            self._show(note_bundle(r))
+        if not getattr(self, "_ended", False):
+            if self.handle is not None:
+                self.handle.update({"text/plain": ""}, raw=True)
+            if r.tool_note or r.status != "ok":
+                self._show(note_bundle(r))
+        if r.loop and r.loop["requests"] > 1:
+            self._show(loop_bundle(r.loop))
 
     def _show(self, bundle: dict) -> None:
         if self._terminal:

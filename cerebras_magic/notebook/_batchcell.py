@@ -2,7 +2,8 @@
 
 The cell's flags build the Ask exactly as for any cell (`ask_from`), except that `{name}` is filled from
 each row, not from the notebook: the template goes to the batch unfilled. `-o VAR` keeps the DataFrame
-(or, with --background, the handle); without it the DataFrame is the cell's value.
+(or, with --background, the handle); without it the DataFrame is the cell's value (with --to, nothing: the
+rows are in the file). --no-interpolate is refused: the rows fill the template.
 """
 from __future__ import annotations
 
@@ -26,6 +27,9 @@ def batch_cell(magics, args, prompt: str):
                      ("--tools", getattr(args, "tools", None)), ("-n", (getattr(args, "n", None) or 0) > 1)):
         if on:
             raise UsageError(f"--over sends each row on its own; it does not combine with {flag}")
+    if getattr(args, "no_interpolate", False):
+        raise UsageError("--over fills {column} (or {}) from each row; it does not combine with --no-interpolate "
+                         "(write {{ and }} for literal braces)")
     try:
         grid = [name for name, values in magics._values(args).items() if len(values) > 1] \
             if hasattr(magics, "_values") else []
@@ -47,6 +51,9 @@ def batch_cell(magics, args, prompt: str):
             first = next(iter(rows), None)
             if first is None:
                 raise E.ParameterError(f"--over {args.over}: it has no rows")
+            from IPython.display import display
+            of = f"{rows.total:,}" if rows.total is not None else "a length not known before reading"
+            display({"text/plain": f"--over {args.over}: row 1 of {of} (the first row's request)"}, raw=True)
             return magics._dry_run(ask.replace(prompt=filler(ask.prompt)(first[2]),
                                                stream=False if ask.stream is None else ask.stream))
         out = run(magics.session, data, ask, concurrency=32 if args.concurrency is None else args.concurrency,
@@ -58,5 +65,7 @@ def batch_cell(magics, args, prompt: str):
         raise exc.with_traceback(None) from None
     if args.out:
         ns[args.out] = out
+        return None
+    if args.to and not args.background:  # the rows are in the file, not kept: the summary above says the rest
         return None
     return out

@@ -22,12 +22,9 @@ from traitlets import Bool, CFloat, CInt, Enum, List, Unicode, observe
 from .. import _errors as E
 from ..core._params import BY_NAME, GRID, PARAMS, parse_value, split_values, unescape
 from ..core._template import interpolate as fill_template
+from ._commands import COMMANDS, LineCommands, no_near_command
 
 FORMATS = ("markdown", "text", "code", "json")
-COMMANDS = ("models", "history", "reset", "key", "playground", "rerun", "limits")
-# what %cerebras history shows (cm.history() has every column)
-HISTORY_VIEW = ("started_at", "source", "model", "prompt", "status", "finish_reason", "completion_tokens", "ttft",
-                "tokens_per_second", "error")
 INTERPOLATION_HINT = "define it, write {{ and }} for literal braces, or use --no-interpolate"
 _TRAITS = {"float": CFloat, "int": CInt, "str": Unicode, "choice": Unicode, "bool": Bool}
 # the traits that are the session's settings: every parameter's default, and the client options
@@ -65,7 +62,7 @@ def _param_flags(func):
 
 
 @magics_class
-class Cerebras(Magics):
+class Cerebras(LineCommands, Magics):
     """Defaults for %%cerebras cells; a per-cell flag beats them."""
 
     backend = Enum(("auto", "cerebras", "local"), "auto",
@@ -154,18 +151,20 @@ class Cerebras(Magics):
     @argument("--no-stream", action="store_true", help="Wait for the whole answer instead of streaming.")
     @argument("--dry-run", action="store_true", help="Show the request that would be sent (key redacted); send nothing.")
     @argument("--no-interpolate", action="store_true", help="Send {braces} as written.")
-    @argument("-n", type=int, metavar="N", help="%%cerebras: N answers with seeds, side by side (how much they agree); "
-              "%%cerebras history: show the last N rows.")
+    @argument("-n", type=int, metavar="N", help="In a cell: N answers with seeds, side by side (how much they agree); "
+              "%%cerebras history -n N: show the last N rows.")
     @line_cell_magic
     def cerebras(self, line: str, cell: Optional[str] = None):
         """Prompt a Cerebras model from a cell; the answer streams in, and the call lands in cm.history().
 
-        Commands (line magic): %cerebras models | history [-n N] | reset [NAME] | key | playground | rerun N
+        Commands (line magic): %cerebras models | limits | history [-n N] | reset [NAME] | key | playground |
+        rerun N
 
         Filling the prompt: {name}, {name.attr} and {name[key]} are filled from the notebook's variables;
         {{ and }} are literal braces; any other brace text (JSON, code, {x+1}) is sent as written. A {name}
         that is not defined is an error (write {{name}}, or use --no-interpolate). --dry-run shows the
-        filled prompt.
+        filled prompt. With --over DATA (a batch), {column} is filled from each row of a DataFrame, and {}
+        is the value itself for a Series or a list.
         """
         args = self.cerebras.parser.parse_args(arg_split(line, posix=True))  # posix: quotes are removed
         if cell is None:
@@ -174,7 +173,7 @@ class Cerebras(Magics):
             if not args.words:
                 raise UsageError("give a prompt (%cerebras Why is the sky blue?), a %%cerebras cell, or a command: "
                                  + ", ".join(COMMANDS))
-            _no_near_command(args.words)
+            no_near_command(args.words)
             prompt = " ".join(args.words)
         else:
             if args.words:
@@ -294,6 +293,8 @@ class Cerebras(Magics):
             values = self._values(args)
         except E.ParameterError as exc:
             raise UsageError(str(exc)) from None
+        if args.n is not None and args.n < 1:
+            raise UsageError(f"-n must be an integer ≥ 1 (got {args.n}): the number of answers to sample")
         if args.panel:
             return self._panel(args, prompt, values)
         if any(len(v) > 1 for v in values.values()) or (args.n or 0) > 1:
@@ -351,65 +352,6 @@ class Cerebras(Magics):
         except Exception:
             return None
 
-    # -- line commands -------------------------------------------------------------------------
-    def _command(self, cmd: str, rest: list, args):
-        try:
-            return getattr(self, f"_cmd_{cmd}")(rest, args)
-        except E.ParameterError as exc:
-            raise UsageError(str(exc)) from None
-
-    def _cmd_models(self, rest, args):
-        """The server's live list, with what its public catalogue adds (prices, limits, capabilities)."""
-        from ..display import models_frame
-        try:
-            client = self.session.client(args.backend)
-            models = client.models()
-        except E.CerebrasError as exc:
-            raise exc.with_traceback(None) from None
-        return models_frame([m.model_dump() for m in models], self.session.catalog.public(client))
-
-    def _cmd_limits(self, rest, args):
-        """The rate limits the server reported with its latest answer, bucket by bucket."""
-        from ..display import limits_frame
-        client = self.session.client(args.backend)
-        seen = self.session.limits.get(client.base_url)
-        if seen is None:
-            print(f"no answer from {client.label} yet in this session: its rate limits come with each answer")
-            return None
-        return limits_frame(*seen)
-
-    def _cmd_history(self, rest, args):
-        """The readable columns; the index is each row's number in this session (what `rerun N` takes),
-        kept when -n shows only the last rows."""
-        n = args.n if args.n is not None else (int(rest[0]) if rest and rest[0].isdigit() else None)
-        df = self.session.history.to_dataframe()
-        df = df[[c for c in HISTORY_VIEW if c in df.columns]]
-        return df.tail(n) if n is not None else df
-
-    def _cmd_reset(self, rest, args):
-        names = self.session.reset_conversations(rest or None)
-        print(f"forgot {len(names)} conversation(s)" + (f": {', '.join(names)}" if names else ""))
-
-    def _cmd_key(self, rest, args):
-        import getpass
-        key = getpass.getpass("Cerebras API key (kept in memory only, never shown): ").strip()
-        if not key:
-            raise UsageError("no key entered; nothing changed")
-        self.session.configure(api_key=key)
-        print("API key set for this kernel session (memory only).")
-
-    def _cmd_playground(self, rest, args):
-        from ._playground import Playground
-        return Playground(session=self.session)
-
-    def _cmd_rerun(self, rest, args):
-        if len(rest) != 1 or not rest[0].lstrip("-").isdigit():
-            raise UsageError("%cerebras rerun N: N is a row number of %cerebras history (e.g. %cerebras rerun 0)")
-        from ..display import CellRenderer
-        renderer = CellRenderer(fmt=self.format, rate=self.update_rate, stream=True)
-        return self._shown(self.session.replay(int(rest[0]), observers=[renderer], errors="return"), renderer)
-
-
 def _terminal() -> bool:
     from ..display._cell import _is_terminal
     return _is_terminal()
@@ -427,18 +369,6 @@ def _extra_fields(items) -> dict:
         except ValueError:
             out[key.strip()] = raw
     return out
-
-
-def _no_near_command(words: list) -> None:
-    """`%cerebras histroy` is a typo, not a prompt: say so rather than send it."""
-    first = words[0]
-    if len(words) > 3 or not first.isalpha() or not first.islower():
-        return
-    import difflib
-    close = difflib.get_close_matches(first, COMMANDS, n=1, cutoff=0.75)
-    if close:
-        raise UsageError(f"unknown command {first!r}; did you mean {close[0]}? (a one-line prompt that starts with "
-                         f"such a word: %%cerebras cell)")
 
 
 _ONE_LINE_QUESTION = re.compile(r"^(\s*)%cerebras[ \t]+(\S.*?\?+)[ \t]*$")
