@@ -20,6 +20,10 @@ class CerebrasError(Exception):
 
     def _render_traceback_(self) -> list:
         """IPython shows this instead of a traceback: the error is the user's to fix, not a bug."""
+        import sys
+        shell = sys.modules.get("IPython") and sys.modules["IPython"].get_ipython()
+        if str(getattr(shell, "colors", "")).lower() in ("nocolor", "no_color"):  # --colors=NoColor
+            return [f"{type(self).__name__}: {self}"]
         return [f"\x1b[0;31m{type(self).__name__}\x1b[0m: {self}"]
 
 
@@ -192,7 +196,10 @@ def status_error(status: int, raw_body: bytes, *, where: str, headers=None, secr
     cls = error_class(status)
     code = fields.get("code")
     place = f"inside the stream of {where}" if in_stream else f"from {where}"
-    msg = f"{status} {cls.__name__} {place}: {text}" + (f" ({code})" if code else "") + f". {cls.hint[0].upper()}{cls.hint[1:]}."
+    hint = cls.hint
+    if cls is RateLimitError and ("request" in str(code or "") or "requests per" in str(text).lower()):
+        hint = "rate limit reached: wait and retry, or send fewer requests at once"  # max tokens cannot help here
+    msg = f"{status} {cls.__name__} {place}: {text}" + (f" ({code})" if code else "") + f". {hint[0].upper()}{hint[1:]}."
     return cls(redact(msg, secret), status_code=status, body=scrub(body, secret), code=scrub(code, secret),
                type=scrub(fields.get("type"), secret), param=scrub(fields.get("param"), secret),
                headers=scrub(dict(headers or {}), secret), in_stream=in_stream)

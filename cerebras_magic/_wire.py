@@ -27,6 +27,8 @@ RESPONSE_FORMATS = ("text", "json_object", "json_schema")
 TOOL_CHOICES = ("none", "auto", "required")
 MESSAGE_ROLES = ("system", "developer", "user", "assistant", "tool")
 
+LOCAL_BASE_URL = "http://local.cerebras-magic"  # never resolved: the local transport answers in-process
+
 # The request fields each endpoint knows: the official SDK's CompletionCreateParams (cerebras-cloud-sdk 1.91,
 # types/chat/completion_create_params.py and types/completion_create_params.py). Since version patch 2 (the
 # default from 2026-07-21) any other top-level field is a 400; `X-Cerebras-Version-Patch: 1` ignores them.

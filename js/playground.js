@@ -451,12 +451,69 @@ function render({ model, el }) {
     error.textContent = v ? `✕ ${v}` : "";
     error.hidden = v === "";
   };
+  // ---------- fork: a token of the answer's heat-map, one of its alternatives, and the answer goes on from there ----------
+  const forkMenu = h("div", { class: "cm-pg-fork-menu", role: "menu", hidden: true });
+  let forkable = new Map();
+  const closeFork = () => {
+    forkMenu.hidden = true;
+    forkMenu.replaceChildren();
+  };
+  const markForkable = () => {
+    forkable = new Map();
+    const box = lp.querySelector(".cm-lp .cm-lp-box"); // the answer's heat-map (the reasoning's comes after it)
+    const tokens = box ? [...box.querySelectorAll(".cm-t")] : [];
+    for (const piece of model.get("fork_pieces") || []) {
+      const node = tokens[piece.i];
+      if (!node) continue;
+      node.classList.add("cm-pg-forkable");
+      node.setAttribute("aria-haspopup", "menu");
+      forkable.set(node, piece);
+    }
+    lp.dataset.forkable = String(forkable.size);
+  };
+  const openFork = (node) => {
+    const piece = forkable.get(node);
+    if (!piece) return;
+    const items = piece.alts.map(([token, shown, p]) => {
+      const b = h("button", { type: "button", class: "cm-pg-fork-alt", role: "menuitem", disabled: !!model.get("running") },
+        h("span", { class: "cm-pg-fork-tok", text: shown }), h("span", { text: `${(p * 100).toFixed(1)}%` }));
+      b.addEventListener("click", () => {
+        closeFork();
+        send("fork", { position: piece.position, token });
+      });
+      return b;
+    });
+    forkMenu.replaceChildren(h("div", { class: "cm-pg-fork-head", text: `fork at #${piece.position}, instead of ${piece.chosen}:` }), ...items);
+    const r = node.getBoundingClientRect();
+    const base = lp.getBoundingClientRect();
+    forkMenu.style.left = `${Math.max(0, r.left - base.left)}px`;
+    forkMenu.style.top = `${r.bottom - base.top + 4}px`;
+    forkMenu.hidden = false;
+    const first = forkMenu.querySelector("button");
+    if (first) first.focus();
+  };
+  listen(lp, "click", (e) => {
+    const node = e.target.closest && e.target.closest(".cm-pg-forkable");
+    if (node) openFork(node);
+    else if (!forkMenu.contains(e.target)) closeFork();
+  });
+  listen(lp, "keydown", (e) => {
+    if (e.key === "Escape") closeFork();
+    else if (e.key === "Enter" && e.target.classList && e.target.classList.contains("cm-pg-forkable")) {
+      e.preventDefault();
+      openFork(e.target);
+    }
+  });
   const renderLogprobs = () => {
     const v = model.get("logprobs_html") || "";
-    if (lp.dataset.shown === v) return;
-    lp.innerHTML = v; // built and escaped by cerebras_magic.logprobs (Python); see the header comment
-    lp.dataset.shown = v;
-    lp.hidden = v === "";
+    if (lp.dataset.shown !== v) {
+      lp.innerHTML = v; // built and escaped by cerebras_magic.logprobs (Python); see the header comment
+      lp.dataset.shown = v;
+      lp.hidden = v === "";
+      lp.append(forkMenu);
+    }
+    closeFork();
+    markForkable();
   };
   let convShown = null;
   function renderConversation() {
@@ -547,6 +604,7 @@ function render({ model, el }) {
   on("change:reasoning", renderReasoning);
   on("change:error", renderError);
   on("change:logprobs_html", renderLogprobs);
+  on("change:fork_pieces", renderLogprobs);
   on("change:conversation", renderConversation);
   on("change:runs", renderRuns);
   on("change:cell", renderCell);

@@ -134,8 +134,8 @@ def test_sessions_are_independent(fake_server, tmp_path):
     assert "temperature" not in posts(fake_server)[-2].json and posts(fake_server)[-1].json["temperature"] == 0.5
     with pytest.raises(cm.ParameterError, match="configure: unknown setting 'temprature'"):
         a.configure(temprature=1)
-    with pytest.raises(cm.ParameterError, match="%config Cerebras.temperature must be a number from 0 to 1.5"):
-        Session(history_path=None, api_key="k", base_url=fake_server.base_url, temperature=3).prepare(Ask("x"))
+    with pytest.raises(cm.ParameterError, match="temperature must be a number from 0 to 1.5"):  # when set, not later
+        Session(history_path=None, api_key="k", base_url=fake_server.base_url, temperature=3)
 
 
 def test_arun_is_the_same_call_on_the_async_client(fake_server):

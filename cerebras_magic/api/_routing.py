@@ -9,16 +9,21 @@ from typing import Optional
 import httpx
 
 from .. import _errors as E
+from .. import _wire as wire
 
 DEFAULT_BASE_URL = "https://api.cerebras.ai"
-LOCAL_BASE_URL = "http://local.cerebras-magic"   # never resolved: the local transport answers in-process
+LOCAL_BASE_URL = wire.LOCAL_BASE_URL
 BACKENDS = ("auto", "cerebras", "local")
 _TLS = None
 
 
 def normalize_base_url(url: str) -> str:
-    """Accept 'https://host', 'https://host/' and 'https://host/v1' alike."""
+    """Accept 'https://host', 'https://host/' and 'https://host/v1' alike. A URL holding credentials
+    (`https://user:key@host`) is refused without being repeated: the key would show in every message."""
     url = url.strip().rstrip("/")
+    if "@" in url.split("://", 1)[-1].split("/", 1)[0]:
+        raise E.ParameterError("the base URL holds credentials (user:...@host): give the key as CEREBRAS_API_KEY "
+                               "or api_key=, and the URL without them")
     return url[:-3].rstrip("/") if url.endswith("/v1") else url
 
 
@@ -84,9 +89,12 @@ def pick_model(ids: list, catalogue: Optional[dict] = None) -> Optional[str]:
 
 
 def missing_key_error() -> E.MissingAPIKeyError:
-    from ..local import INSTALL_HINT
+    from .. import local
+    if local.available():  # the backend was chosen as Cerebras: the local model is there, but not asked
+        return E.MissingAPIKeyError("no Cerebras API key: set CEREBRAS_API_KEY or run %cerebras key, or use the "
+                                    "offline model (--backend local or auto)")
     return E.MissingAPIKeyError(f"no Cerebras API key and no local model: set CEREBRAS_API_KEY, run %cerebras key, "
-                                f"or install the offline model ({INSTALL_HINT})")
+                                f"or install the offline model ({local.INSTALL_HINT})")
 
 
 def _tls():

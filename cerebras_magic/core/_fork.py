@@ -119,7 +119,7 @@ def _is_local(r) -> bool:
 
 
 def fork(r, position: int, token: str, *, via: Optional[str] = None, session=None, observers=(),
-         errors: str = "raise", cell_id: Optional[str] = None):
+         errors: str = "raise", cell_id: Optional[str] = None, cancel=None):
     """`r.fork(position, token)`: the branch of `r` that says `token` at `position`, continued by the model.
     Its text starts with `r`'s up to that token; `parent_id` and `fork_at` say where it departs."""
     session = _session_of(r, session)
@@ -127,4 +127,4 @@ def fork(r, position: int, token: str, *, via: Optional[str] = None, session=Non
     child = type(r)(parent_id=r.id, fork_at=position, group_id=r.group_id, prompt=r.prompt)
     child.text, child.token_logprobs = branch, seed
     child.display_format = r.display_format
-    return session.run(ask, observers=observers, errors=errors, result=child, cell_id=cell_id)
+    return session.run(ask, observers=observers, errors=errors, result=child, cell_id=cell_id, cancel=cancel)

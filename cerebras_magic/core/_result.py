@@ -247,7 +247,9 @@ class Result:
         n = self.completion_tokens
         if not n or self.t_done is None:
             return None, None
-        if self.streamed and self.t_first_token is not None and n >= 2 and self.t_done > self.t_first_token:
+        # a stream of one chunk (a server that ignored stream=true sent the whole answer) has no rate of its own
+        if self.streamed and self.chunks >= 2 and self.t_first_token is not None and n >= 2 \
+                and self.t_done > self.t_first_token:
             return (n - 1) / (self.t_done - self.t_first_token), "stream"
         ti = self.time_info
         if ti is not None and ti.completion_time:

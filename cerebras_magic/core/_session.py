@@ -11,11 +11,13 @@ import asyncio
 import dataclasses
 import json
 import os
+import re
 import threading
 import weakref
 from typing import Any, Iterable, Mapping, Optional
 
 from .. import _errors as E
+from ..api._routing import BACKENDS, normalize_base_url
 from ._ask import Ask, resolve_schema, with_system
 from ._catalog import Catalog
 from ._params import BY_NAME, PARAMS
@@ -24,6 +26,40 @@ from ._result import Result
 
 _UNSET = object()
 CLIENT_OPTIONS = ("api_key", "base_url", "backend", "timeout", "max_retries")
+
+
+def _shown(key: str, front: str) -> str:
+    return f"%config Cerebras.{key}" if front == "config" else f"{key}="
+
+
+def check_option(key: str, value: Any, front: str = "configure") -> Any:
+    """A client option as the clients want it, or one line naming it (a timeout of -1 used to surface as
+    httpx's traceback at the next call)."""
+    shown = _shown(key, front)
+    if value is None:
+        if key == "backend":
+            raise E.ParameterError(f"{shown} must be one of {', '.join(BACKENDS)} (got None)")
+        return None
+    if key == "timeout":
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+            raise E.ParameterError(f"{shown} must be a number of seconds > 0 (got {value!r})")
+        return float(value)
+    if key == "max_retries":
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise E.ParameterError(f"{shown} must be an integer ≥ 0 (got {value!r})")
+        return value
+    if key == "backend":
+        if value not in BACKENDS:
+            raise E.ParameterError(f"{shown} must be one of {', '.join(BACKENDS)} (got {value!r})")
+        return value
+    if not isinstance(value, str):
+        raise E.ParameterError(f"{shown} must be a string (got {type(value).__name__})")
+    if key == "base_url" and value:
+        normalize_base_url(value)  # refuses credentials in the URL, without repeating it
+        if not re.match(r"^https?://[^/\s]+", value):
+            raise E.ParameterError(f"{shown} must be an http:// or https:// URL, e.g. https://api.cerebras.ai "
+                                   f"(got {value!r})")
+    return value
 ERRORS = ("raise", "return")
 
 
@@ -98,17 +134,25 @@ class Session:
         self.configure(**options)
 
     # -- settings ------------------------------------------------------------------------------
-    def configure(self, *, history_path: Any = _UNSET, **settings) -> None:
+    def configure(self, *, history_path: Any = _UNSET, _front: str = "configure", **settings) -> None:
         """Client options (api_key, base_url, backend, timeout, max_retries), defaults for any parameter
-        (model, temperature, max_tokens, system, ..., stream) or the history path."""
+        (model, temperature, max_tokens, system, ..., stream) or the history path. Each is checked here, so
+        a bad value is said when it is set, not at every later call."""
+        checked = {}
         for key, value in settings.items():
             if key in CLIENT_OPTIONS:
-                self.options[key] = value
+                checked[key] = check_option(key, value, _front)
+            elif key in BY_NAME:
+                checked[key] = BY_NAME[key].check(value, "config" if _front == "config" else "python")
             elif key in self.defaults:
-                self.defaults[key] = value
+                if value is not None and not isinstance(value, bool):
+                    raise E.ParameterError(f"{_shown(key, _front)} must be True or False (got {value!r})")
+                checked[key] = value
             else:
                 known = ", ".join([*CLIENT_OPTIONS, *self.defaults, "history_path"])
                 raise E.ParameterError(f"configure: unknown setting {key!r}; known: {known}")
+        for key, value in checked.items():
+            (self.options if key in CLIENT_OPTIONS else self.defaults)[key] = value
         if history_path is not _UNSET:
             with self._lock:
                 self._history_path, self._history = history_path, None
@@ -193,6 +237,15 @@ class Session:
                 value = p.check(self.defaults[p.name], "config")
             if value is not None:
                 params[p.name] = value
+        low, high = params.get("min_tokens"), params.get("max_tokens")
+        if low is not None and high is not None and low > high:
+            shown = {name: BY_NAME[name].shown_as(ask.source if ask.params.get(name) is not None else "config")
+                     for name in ("min_tokens", "max_tokens")}
+            raise E.ParameterError(f"{shown['min_tokens']} {low} is more than {shown['max_tokens']} {high}: the "
+                                   "answer's minimum cannot exceed its maximum")
+        if ask.endpoint == "chat" and ask.messages is None and isinstance(ask.prompt, str) and not ask.prompt.strip():
+            raise E.ParameterError("the prompt is empty: give the text to send" if ask.source != "widget"
+                                   else "the Prompt field is empty: type what to send")
         why = None if ask.params.get("model") else "configured default" if params.get("model") else None
         if not params.get("model"):
             params["model"], why = self.catalog.default_model(client)

@@ -18,6 +18,7 @@ import sys
 import time
 from typing import Optional
 
+from .._wire import LOCAL_BASE_URL
 from ._escape import plain
 
 FORMATS = ("markdown", "text", "code", "json")
@@ -238,7 +239,7 @@ class CellRenderer:
     def update(self, result, new: str) -> None:
         if self._terminal:
             if result.new_reasoning:  # dim, so the answer stands apart from the thinking
-                sys.stdout.write(f"\x1b[2m{plain(result.new_reasoning)}\x1b[0m")
+                sys.stdout.write(_dim(plain(result.new_reasoning)))
             if new:
                 if result.reasoning and not self._answering:
                     sys.stdout.write("\n\n")
@@ -283,6 +284,15 @@ def _is_terminal() -> bool:
     return type(shell).__name__ == "TerminalInteractiveShell"
 
 
+def _dim(text: str) -> str:
+    """Dim text in a colour terminal; as it is when piped or under `--colors=NoColor`."""
+    shell = sys.modules.get("IPython") and sys.modules["IPython"].get_ipython()
+    colors = str(getattr(shell, "colors", "")).lower()
+    if not getattr(sys.stdout, "isatty", lambda: False)() or colors in ("nocolor", "no_color"):
+        return text
+    return f"\x1b[2m{text}\x1b[0m"
+
+
 def _in_ipython() -> bool:
     """False in a plain Python script, where IPython's display() would print the bundle's dict."""
     return bool(sys.modules.get("IPython") and sys.modules["IPython"].get_ipython() is not None)
@@ -302,10 +312,15 @@ def dry_run_bundle(request: dict, estimate: Optional[dict] = None) -> dict:
     curl_text = " \\\n  ".join(curl)
     head = f"{request['method']} {request['url']}"
     guess = _estimate_line(estimate) if estimate else ""
-    text = f"{head}\n{body}\n\n# the same request with curl:\n{curl_text}" + (f"\n\n# {guess}" if guess else "")
+    if request["url"].startswith(LOCAL_BASE_URL):  # answered in-process: no address a curl could reach
+        head += " (the local model, in this kernel: no HTTP server)"
+        tail, as_curl = "", ""
+    else:
+        tail = f"\n\n# the same request with curl:\n{curl_text}"
+        as_curl = f'<details><summary>as curl</summary><pre>{html.escape(curl_text)}</pre></details>'
+    text = f"{head}\n{body}{tail}" + (f"\n\n# {guess}" if guess else "")
     page = (f'{STYLE}<div class="cm-out"><div class="cm-foot">dry run: nothing was sent · {html.escape(head)}</div>'
-            f'<pre><code class="language-json">{html.escape(body)}</code></pre>'
-            f'<details><summary>as curl</summary><pre>{html.escape(curl_text)}</pre></details>'
+            f'<pre><code class="language-json">{html.escape(body)}</code></pre>{as_curl}'
             + (f'<div class="cm-foot">{html.escape(guess)}</div>' if guess else "") + "</div>")
     return {"text/plain": text, "text/html": page, "application/json": request}
 

@@ -206,17 +206,24 @@ def final_bundle(labels: Sequence[str], results: Sequence, rows: List[dict], col
     done = [(label, r) for label, r in zip(labels, results) if r.status != "error" and r.text.strip()]  # answers
     if len(done) >= 2:
         out.append(divergence_html([lab for lab, _ in done], [r.text for _, r in done]))
+        silent = sum(1 for r in results if r.status != "error" and not r.text.strip())
+        if silent:
+            out.append(f'<div class="cm-foot">({silent} of {len(results)} gave no answer: not compared)</div>')
     if any(r.token_logprobs for r in results):
         out.append(prob_lines_svg(list(labels), [r.token_logprobs for r in results]))
     out.append("</div>")
     text = []
     for label, r in zip(labels, results):
         note = status_note(r)
-        thought = f"(reasoning: {len(r.reasoning):,} characters)\n" if r.reasoning else ""
+        thought = (f"(reasoning, {len(r.reasoning):,} characters) {plain(r.reasoning[-300:])}\n" if r.reasoning
+                   else "")
         text.append(f"── {plain(label)} ──\n{thought}{plain(r.text)}" + (f"\n{note}" if note else "")
                     + f"\n── {col_footer(r)}")
     if len(done) >= 2:
         text.append(divergence_text([lab for lab, _ in done], [r.text for _, r in done]))
+    silent = sum(1 for r in results if r.status != "error" and not r.text.strip())
+    if silent and len(done) >= 2:
+        text.append(f"({silent} of {len(results)} gave no answer: not compared)")
     return {"text/html": "".join(out), "text/plain": "\n\n".join(text)}
 
 

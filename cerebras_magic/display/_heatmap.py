@@ -249,3 +249,18 @@ def summary_text(entries: Sequence[dict], label: str = "tokens", reasoning: Opti
     if reasoning:
         parts.append(_summary_line(reasoning, "reasoning tokens"))
     return " │ ".join(parts)
+
+
+FORK_ALTERNATIVES = 5
+
+
+def fork_pieces(entries: list, top: int = FORK_ALTERNATIVES) -> list:
+    """For each piece of the heat-map (in the order its tokens appear): where it starts and the alternatives
+    a fork can take there, [token, shown, probability], the chosen token and partial characters left out."""
+    out = []
+    for i, p in enumerate(pieces(entries)):
+        alts = [[tok, _visible(tok) or "(empty)", round(math.exp(lp), 6)] for tok, lp in p.top
+                if tok != p.tokens[0] and not tok.startswith("bytes:")][:top]
+        if alts:
+            out.append({"i": i, "position": p.position, "chosen": _visible(p.text), "alts": alts})
+    return out

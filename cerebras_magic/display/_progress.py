@@ -35,7 +35,7 @@ def progress_line(p) -> str:
         parts.append(f"interrupted {p.interrupted:,}")
     if p.resumed:
         parts.append(f"{p.resumed:,} from history")
-    parts.append(f"{p.rps:,.1f} req/s · {p.tps:,.0f} tok/s")
+    parts.append(f"{p.rps:,.1f} req/s · {p.tps:,.0f} tok/s in+out")
     line = " · ".join(parts) + _eta(p)
     if p.waiting:
         line += f" · waiting for the rate limit ({p.waiting})"
@@ -99,7 +99,7 @@ def summary_line(s) -> str:
     parts.append(f"{_count(s.tokens, 'token')} ({s.prompt_tokens:,} prompt + {s.completion_tokens:,} completion)")
     if s.cost_usd is not None:
         parts.append(money(s.cost_usd))
-    parts.append(f"{s.rps:,.1f} req/s · {s.tps:,.0f} tok/s")
+    parts.append(f"{s.rps:,.1f} req/s · {s.tps:,.0f} tok/s (prompt + completion)")
     if s.rate_limited:
         parts.append(f"{s.rate_limited:,} rate-limited (429) {'response' if s.rate_limited == 1 else 'responses'}, "
                      "retried")

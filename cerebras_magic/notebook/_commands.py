@@ -34,6 +34,7 @@ class LineCommands:
 
     def _cmd_limits(self, rest, args):
         """The rate limits the server reported with its latest answer, bucket by bucket."""
+        _no_words("limits", rest)
         from ..display import limits_frame
         client = self.session.client(args.backend)
         seen = self.session.limits.get(client.base_url)
@@ -45,14 +46,23 @@ class LineCommands:
     def _cmd_history(self, rest, args):
         """The readable columns; the index is each row's number in this session (what `rerun N` takes),
         kept when -n shows only the last rows."""
-        n = args.n if args.n is not None else (int(rest[0]) if rest and rest[0].isdigit() else None)
+        if len(rest) > 1 or (rest and not rest[0].isdigit()):
+            raise UsageError(f"%cerebras history [N]: N is how many of the last rows to show (got {' '.join(rest)!r})")
+        n = args.n if args.n is not None else (int(rest[0]) if rest else None)
+        if n is not None and n < 1:
+            raise UsageError(f"%cerebras history -n N: N must be an integer ≥ 1, the last rows to show (got {n})")
         df = self.session.history.to_dataframe()
         df = df[[c for c in HISTORY_VIEW if c in df.columns]]
         return df.tail(n) if n is not None else df
 
     def _cmd_reset(self, rest, args):
+        unknown = [name for name in rest if name not in self.session.conversations]
+        if unknown:
+            have = ", ".join(self.session.conversations) or "none yet"
+            raise UsageError(f"%cerebras reset {unknown[0]}: no conversation of that name (conversations: {have})")
         names = self.session.reset_conversations(rest or None)
-        print(f"forgot {len(names)} conversation(s)" + (f": {', '.join(names)}" if names else ""))
+        plural = "" if len(names) == 1 else "s"
+        print(f"forgot {len(names)} conversation{plural}" + (f": {', '.join(names)}" if names else ""))
 
     def _cmd_key(self, rest, args):
         import getpass
@@ -63,15 +73,22 @@ class LineCommands:
         print("API key set for this kernel session (memory only).")
 
     def _cmd_playground(self, rest, args):
+        _no_words("playground", rest)
         from ._playground import Playground
         return Playground(session=self.session)
 
     def _cmd_rerun(self, rest, args):
         if len(rest) != 1 or not rest[0].lstrip("-").isdigit():
-            raise UsageError("%cerebras rerun N: N is a row number of %cerebras history (e.g. %cerebras rerun 0)")
+            raise UsageError("%cerebras rerun N: N is a row number of %cerebras history (e.g. %cerebras rerun 0; "
+                             "-1 is the last row)")
         from ..display import CellRenderer
         renderer = CellRenderer(fmt=self.format, rate=self.update_rate, stream=True)
         return self._shown(self.session.replay(int(rest[0]), observers=[renderer], errors="return"), renderer)
+
+
+def _no_words(command: str, rest: list) -> None:
+    if rest:
+        raise UsageError(f"%cerebras {command} takes no words after it (got {' '.join(rest)!r})")
 
 
 def no_near_command(words: list) -> None:

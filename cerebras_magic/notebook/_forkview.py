@@ -17,26 +17,8 @@ from typing import Optional
 import anywidget
 import traitlets as T
 
+from ..display._heatmap import fork_pieces
 from ._playground import _asset
-
-ALTERNATIVES = 5
-
-
-def fork_pieces(entries: list, top: int = ALTERNATIVES) -> list:
-    """For each piece of the heat-map (in the order its tokens appear): where it starts and the alternatives
-    a fork can take there, [token, shown, probability], the chosen token and partial characters left out."""
-    import math
-
-    from ..display._heatmap import _visible
-    from ..display._tokens import pieces
-    out = []
-    for i, p in enumerate(pieces(entries)):
-        alts = [[tok, _visible(tok) or "(empty)", round(math.exp(lp), 6)] for tok, lp in p.top
-                if tok != p.tokens[0] and not tok.startswith("bytes:")][:top]
-        if alts:
-            out.append({"i": i, "position": p.position, "chosen": _visible(p.text), "alts": alts})
-    return out
-
 
 class ForkView(anywidget.AnyWidget):
     """`%%cerebras --logprobs K` in a live kernel: the final render, whose heat-map tokens fork on click."""

@@ -10,6 +10,7 @@ on first use.
 from __future__ import annotations
 
 import json
+import keyword
 import re
 from typing import Optional
 
@@ -102,14 +103,21 @@ class Cerebras(LineCommands, Magics):
         """Attach to a session: the traits set by %config (or a config file) become its settings; the
         session's own settings stay for the others (`cm.configure(model=...)` before %load_ext holds)."""
         self._session = session
-        session.configure(**{name: getattr(self, name) for name in _SESSION_TRAITS
-                             if getattr(self, name) != self.trait_defaults(name)})
+        session.configure(_front="config", **{name: getattr(self, name) for name in _SESSION_TRAITS
+                                              if getattr(self, name) != self.trait_defaults(name)})
         if self.history_path is not None:
             session.configure(history_path=self.history_path or None)
 
     @observe(*_SESSION_TRAITS)
     def _setting_changed(self, change):
-        self.session.configure(**{change["name"]: change["new"]})  # the panel reads them there too
+        """The session keeps the settings (the panel reads them there too); a bad one is refused as it is
+        set, in one line, and the setting keeps its old value."""
+        try:
+            self.session.configure(_front="config", **{change["name"]: change["new"]})
+        except E.ParameterError as exc:
+            with self.hold_trait_notifications():
+                self.set_trait(change["name"], change["old"])
+            raise UsageError(str(exc)) from None
 
     @observe("history_path")
     def _history_path_changed(self, change):
@@ -124,7 +132,8 @@ class Cerebras(LineCommands, Magics):
     @argument("--completion", action="store_true", help="Use /v1/completions (raw text continuation).")
     @argument("--json", action="store_true", help="Ask for a JSON object; the parsed value is in result.parsed.")
     @argument("--schema", metavar="NAME", help="A pydantic model class in your namespace: strict JSON schema output.")
-    @argument("--param", action="append", metavar="KEY=JSON", help="Send any other API field, e.g. --param 'n=2'.")
+    @argument("--param", action="append", metavar="KEY=JSON", help="Send any other API field, e.g. --param 'n=2' "
+              "(a value that is not JSON is sent as a string: --param service_tier=auto).")
     @argument("--predict", metavar="VAR", help="Predicted output: the text in this variable (most of the answer, "
               "e.g. code to edit); the footer says how many predicted tokens were accepted.")
     @argument("--tools", metavar="F,G", help="Let the model call these notebook functions (a tool loop; each "
@@ -167,6 +176,8 @@ class Cerebras(LineCommands, Magics):
         is the value itself for a Series or a list.
         """
         args = self.cerebras.parser.parse_args(arg_split(line, posix=True))  # posix: quotes are removed
+        if args.out is not None and (not args.out.isidentifier() or keyword.iskeyword(args.out)):
+            raise UsageError(f"-o {args.out}: the name of a Python variable, e.g. -o answer")
         if cell is None:
             if args.words and args.words[0] in COMMANDS:
                 return self._command(args.words[0], args.words[1:], args)

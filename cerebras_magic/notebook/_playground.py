@@ -10,6 +10,7 @@ longer current never writes into the panel, so rapid Run/Stop/Run cannot interle
 """
 from __future__ import annotations
 
+import functools
 import itertools
 import pathlib
 import threading
@@ -89,6 +90,8 @@ class Playground(anywidget.AnyWidget):
     updates = T.Int(0).tag(sync=True)
     tool_steps = T.List(T.Dict()).tag(sync=True)     # the run's tool calls so far (_paneltools.step_view)
     pending_call = T.Dict().tag(sync=True)           # a call waiting for Approve/Deny ({} when none)
+    shown_run = T.Unicode("").tag(sync=True)         # the id of the run whose answer the panel shows
+    fork_pieces = T.List(T.Dict()).tag(sync=True)    # its heat-map's tokens and what each can fork into
 
     def __init__(self, *, session=None, update_rate: float = 20.0, load_models: bool = True, more=None, fill=None,
                  keep=None, **kwargs):
@@ -109,6 +112,7 @@ class Playground(anywidget.AnyWidget):
         self._cancel: Optional[Cancel] = None
         self._thread: Optional[threading.Thread] = None
         self._snapshots: dict = {}
+        self._results: dict = {}   # run id -> its Result (a fork continues one)
         if not self.model:
             try:
                 self.model = self.session.catalog.default_model(self.session.client())[0] or ""
@@ -166,6 +170,19 @@ class Playground(anywidget.AnyWidget):
 
         Its thread gets up to STOP_WAIT seconds to end (a stopped stream ends in milliseconds; one still
         waiting for its first byte ends when that comes), so its row and its entry in `runs` come first."""
+        self._start(self._work, self._settings(), wait)
+
+    def fork(self, position: int, token: str, wait: bool = False) -> None:
+        """Fork the answer the panel shows at token `position` with `token` (one of its alternatives), as
+        choosing it in the heat-map does: the branch is the panel's next run (and a history row)."""
+        parent = self._results.get(self.shown_run)
+        if parent is None or not self.fork_pieces:
+            self.error = "no answer to fork here: run one with Logprobs on, then pick a token's alternative"
+            return
+        self._start(functools.partial(self._fork_work, parent=parent, position=position, token=token),
+                    self._snapshots[parent.id][0], wait)
+
+    def _start(self, target, snapshot: dict, wait: bool) -> None:
         previous = self._thread
         self.cancel()
         if previous is not None and previous is not threading.current_thread():
@@ -174,13 +191,12 @@ class Playground(anywidget.AnyWidget):
             self._generation += 1
             gen, cancel = self._generation, Cancel()
             self._cancel = cancel
-            snapshot = self._settings()
             with self.hold_sync():
                 self.set_trait("running", True)
                 self.status, self.output, self.reasoning, self.error = "running", "", "", ""
                 self.logprobs_html, self.stats, self.updates = "", {"model": snapshot["model"]}, 0
-                self.tool_steps, self.pending_call = [], {}
-        thread = threading.Thread(target=self._work, args=(gen, cancel, snapshot), daemon=True,
+                self.tool_steps, self.pending_call, self.shown_run, self.fork_pieces = [], {}, "", []
+        thread = threading.Thread(target=target, args=(gen, cancel, snapshot), daemon=True,
                                   name=f"cerebras-playground-{gen}")
         self._thread = thread
         thread.start()
@@ -238,7 +254,8 @@ class Playground(anywidget.AnyWidget):
                    "new_conversation": self.new_conversation,
                    "refresh_models": lambda: threading.Thread(target=self.refresh_models, daemon=True).start(),
                    "restore": lambda: self.restore(str(content.get("id"))),
-                   "approve": lambda: self.answer_call(content.get("id"), bool(content.get("ok")))}
+                   "approve": lambda: self.answer_call(content.get("id"), bool(content.get("ok"))),
+                   "fork": lambda: self.fork(content.get("position"), content.get("token"))}
         if kind in actions:
             actions[kind]()
 
@@ -273,6 +290,19 @@ class Playground(anywidget.AnyWidget):
             result = self.session.run(ask, observers=[observer], errors="return", cancel=cancel)
         self._finish(gen, result, observer.updates, snap)
 
+    def _fork_work(self, gen: int, cancel: Cancel, snap: dict, *, parent, position, token) -> None:
+        from ..display._heatmap import _visible
+        observer = _PanelObserver(self, gen, self._interval)
+        try:
+            branch = parent.fork(position, token, session=self.session, observers=[observer], errors="return",
+                                 cancel=cancel)
+        except Exception as exc:  # a bad position or token, a model that cannot fork: its one line
+            self._publish(gen, error=str(exc).splitlines()[0], status="error", running=False)
+            return
+        chosen = parent.token_logprobs[position]["token"]
+        self._finish(gen, branch, observer.updates, snap,
+                     label=f"fork at #{position}: {_visible(chosen)} → {_visible(token)}")
+
     def _publish(self, gen: int, **traits) -> bool:
         with self._lock:
             if gen != self._generation:
@@ -282,15 +312,19 @@ class Playground(anywidget.AnyWidget):
                     setattr(self, name, value)
             return True
 
-    def _finish(self, gen: int, result, updates: int, snap: dict) -> None:
+    def _finish(self, gen: int, result, updates: int, snap: dict, label: Optional[str] = None) -> None:
         from ..display import logprobs_html
-        entry = {"id": result.id, "prompt": _short(snap["prompt"]), "model": result.model, "status": result.status,
+        from ..display._heatmap import fork_pieces
+        forkable = result.status == "ok" and result.ask is not None and bool(result.token_logprobs)
+        entry = {"id": result.id, "prompt": label or _short(snap["prompt"]), "model": result.model, "status": result.status,
                  "tokens": result.completion_tokens, "tokens_per_second": _round(result.tokens_per_second)}
         shown = {"output": result.text, "reasoning": result.reasoning, "status": result.status,
                  "error": result.error if result.status == "error" else "", "stats": stats(result),
                  "tool_steps": steps_of(result),
-                 "logprobs_html": logprobs_html(result) if result.token_logprobs or result.reasoning_logprobs else ""}
+                 "logprobs_html": logprobs_html(result) if result.token_logprobs or result.reasoning_logprobs else "",
+                 "shown_run": result.id, "fork_pieces": fork_pieces(result.token_logprobs) if forkable else []}
         self._snapshots[result.id] = (snap, shown)
+        self._results[result.id] = result  # what a fork of the shown answer continues
         with self._lock:
             self.runs = self.runs + [entry]
             traits = {**shown, "updates": updates, "running": False}
