@@ -141,8 +141,16 @@ def test_a_429_slows_the_whole_batch_and_the_row_is_retried(session, fake_server
     assert sum(t >= refused + 0.55 for t in times) >= 5  # the retry and the rows after it waited
 
 
-def test_after_its_retries_a_row_fails_and_the_rest_go_on(session, fake_server):
-    fake_server.fault("status:429;retry-after-ms=50", times=3)  # the first row: its try and both retries
+def test_a_row_is_not_lost_to_a_few_429s(session, fake_server):
+    """The client's own retries spent (3 tries), the engine sends the row again after the batch's pause."""
+    fake_server.fault("status:429;retry-after-ms=50", times=3)
+    out = cm.batch([f"q{i}" for i in range(4)], "Say {}", max_tokens=3, concurrency=1, progress=False)
+    assert (out.status == "ok").all() and out.attrs["batch"]["rate_limited"] >= 3
+    assert [r["status"] for r in session.history.rows()].count("error") == 1  # the spent call is still a row
+
+
+def test_after_all_its_retries_a_row_fails_and_the_rest_go_on(session, fake_server):
+    fake_server.fault("status:429;retry-after-ms=50", times=9)  # 3 sends of the row, each with the client's 3 tries
     out = cm.batch([f"q{i}" for i in range(4)], "Say {}", max_tokens=3, concurrency=1, progress=False)
     assert out.status.tolist() == ["error", "ok", "ok", "ok"]
     assert out.error[0].startswith("RateLimitError")

@@ -7,9 +7,9 @@ slot and the limiter agree. Until the first response's headers arrive only one r
 say which buckets exist (and a spent bucket, after a crash, meets one 429, not `concurrency` of them). The client's response hook feeds every response (a retried 429 included) to the
 limiter, so one 429 pauses the whole batch for its Retry-After; the client retries that request when the
 pause ends (the limiter charges it for that retry), and a row whose retries all fail is a row with its error.
-A 429 that arrives as an error event inside a stream (after a 200, so the client cannot retry it) is
-treated the same: the batch pauses, and the engine sends that row again (as many times as the client
-retries; each try is its own history row, and a resumed batch takes the row's ok one). Stopping cancels the dispatcher and the calls in flight
+A row whose call still ends in a 429 (the client's retries spent, or an error event inside a stream, after
+a 200, which the client cannot retry) is sent again by the engine after the batch's pause, as many times as
+the client retries (each try is its own history row, and a resumed batch takes the row's ok one). Stopping cancels the dispatcher and the calls in flight
 (each ends `interrupted` in the history, as a cancelled `arun` does); every finished row is kept.
 """
 from __future__ import annotations
@@ -67,11 +67,11 @@ def request_key(blob: str, prompt: Any) -> str:
     return hashlib.sha256(f"{blob}\x00{text}".encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
-def _stream_429(r) -> bool:
-    """The call failed with a rate-limit error event inside its stream (text may have arrived before it)."""
+def _rate_limited(r) -> bool:
+    """The call failed with a 429: a status the client's own retries did not get past, or an error event
+    inside a stream (after a 200, which the client cannot retry; text may have arrived before it)."""
     exc = getattr(r, "exception", None)
-    return r.status == "error" and isinstance(exc, E.APIStatusError) and exc.status_code == 429 \
-        and getattr(exc, "in_stream", False)
+    return r.status == "error" and isinstance(exc, E.APIStatusError) and exc.status_code == 429
 
 
 class Engine:
@@ -205,9 +205,10 @@ class Engine:
                     rec = self._from_result(tag.result) if tag.result else {}
                     self._record(pos, {**rec, "status": "error", "error": f"{type(exc).__name__}: {exc}"})
                     return
-                if _stream_429(r) and attempt < self.retries:
-                    # a 429 inside a stream (HTTP 200, so the client's retry never saw it): the same pause for
-                    # the whole batch as a 429 status, then this row again; the failed try stays a history row
+                if _rate_limited(r) and attempt < self.retries:
+                    # a row is not lost to the rate limit: the whole batch pauses, then this row goes again
+                    # (a 429 status after the client's retries, or one inside a stream, which it never saw);
+                    # the failed try stays a history row
                     attempt += 1
                     self.limiter.observe(429, getattr(r.exception, "headers", None) or {}, mark)
                     self.stats.rate_limited = self.limiter.rate_limited
