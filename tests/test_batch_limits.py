@@ -145,7 +145,7 @@ def test_a_row_is_not_lost_to_a_few_429s(session, fake_server):
     """The client's own retries spent (3 tries), the engine sends the row again after the batch's pause."""
     fake_server.fault("status:429;retry-after-ms=50", times=3)
     out = cm.batch([f"q{i}" for i in range(4)], "Say {}", max_tokens=3, concurrency=1, progress=False)
-    assert (out.status == "ok").all() and out.attrs["batch"]["rate_limited"] >= 3
+    assert (out.status == "ok").all() and out.attrs["batch"]["rate_limited"] == 3  # each 429 counted once
     assert [r["status"] for r in session.history.rows()].count("error") == 1  # the spent call is still a row
 
 

@@ -295,7 +295,7 @@ def test_config_refuses_a_bad_value_and_keeps_the_old_one(shell, caplog):
 @pytest.mark.parametrize("call,says", [
     (lambda: cm.chat("hi", min_tokens=10, max_tokens=5), "min_tokens 10 is more than max_tokens 5"),
     (lambda: cm.chat("  "), "the prompt is empty"),
-    (lambda: cm.chat(123), "the prompt must be a string or a list of"),
+    (lambda: cm.chat(123), "the prompt must be a string, content parts or a list of"),
 ])
 def test_python_calls_are_checked_like_cells(session, fake_server, call, says):
     with pytest.raises(cm.ParameterError) as info:

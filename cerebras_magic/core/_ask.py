@@ -117,9 +117,9 @@ class Ask:
         if self.endpoint not in wire.ENDPOINTS:
             raise E.ParameterError(f"endpoint {self.endpoint!r} is not one of {', '.join(wire.ENDPOINTS)}")
         front, checked = self.source, {}
-        if self.endpoint == "chat" and self.prompt is not None and not isinstance(self.prompt, str):
-            raise E.ParameterError(f"the prompt must be a string or a list of {{'role': ..., 'content': ...}} messages "
-                                   f"(got {type(self.prompt).__name__})")
+        if self.endpoint == "chat" and self.prompt is not None and not isinstance(self.prompt, (str, list, tuple)):
+            raise E.ParameterError(f"the prompt must be a string, content parts or a list of {{'role': ..., "
+                                   f"'content': ...}} messages (got {type(self.prompt).__name__})")
         for name, value in self.params.items():
             p = BY_NAME.get(name)
             if p is None:

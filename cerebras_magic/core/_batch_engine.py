@@ -210,8 +210,9 @@ class Engine:
                     # (a 429 status after the client's retries, or one inside a stream, which it never saw);
                     # the failed try stays a history row
                     attempt += 1
-                    self.limiter.observe(429, getattr(r.exception, "headers", None) or {}, mark)
-                    self.stats.rate_limited = self.limiter.rate_limited
+                    if getattr(r.exception, "in_stream", False):  # a 429 status came through the response hook
+                        self.limiter.observe(429, getattr(r.exception, "headers", None) or {}, mark)
+                        self.stats.rate_limited = self.limiter.rate_limited
                     await self._turn(charge)
                     mark = self.limiter.take(charge, mark)
                     continue

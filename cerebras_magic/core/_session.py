@@ -26,6 +26,7 @@ from ._result import Result
 
 _UNSET = object()
 CLIENT_OPTIONS = ("api_key", "base_url", "backend", "timeout", "max_retries")
+ERRORS = ("raise", "return")
 
 
 def _shown(key: str, front: str) -> str:
@@ -60,7 +61,6 @@ def check_option(key: str, value: Any, front: str = "configure") -> Any:
             raise E.ParameterError(f"{shown} must be an http:// or https:// URL, e.g. https://api.cerebras.ai "
                                    f"(got {value!r})")
     return value
-ERRORS = ("raise", "return")
 
 
 class Cancelled(Exception):

@@ -279,23 +279,26 @@ class CellRenderer:
         display(self.wrap(result, bundle) if self.wrap is not None else bundle, raw=True)
 
 
+def _shell():
+    """The running IPython shell, or None (a plain script); IPython itself is not imported for this."""
+    return sys.modules.get("IPython") and sys.modules["IPython"].get_ipython()
+
+
 def _is_terminal() -> bool:
-    shell = sys.modules.get("IPython") and sys.modules["IPython"].get_ipython()
-    return type(shell).__name__ == "TerminalInteractiveShell"
-
-
-def _dim(text: str) -> str:
-    """Dim text in a colour terminal; as it is when piped or under `--colors=NoColor`."""
-    shell = sys.modules.get("IPython") and sys.modules["IPython"].get_ipython()
-    colors = str(getattr(shell, "colors", "")).lower()
-    if not getattr(sys.stdout, "isatty", lambda: False)() or colors in ("nocolor", "no_color"):
-        return text
-    return f"\x1b[2m{text}\x1b[0m"
+    return type(_shell()).__name__ == "TerminalInteractiveShell"
 
 
 def _in_ipython() -> bool:
     """False in a plain Python script, where IPython's display() would print the bundle's dict."""
-    return bool(sys.modules.get("IPython") and sys.modules["IPython"].get_ipython() is not None)
+    return _shell() is not None
+
+
+def _dim(text: str) -> str:
+    """Dim text in a colour terminal; as it is when piped or under `--colors=NoColor`."""
+    colors = str(getattr(_shell(), "colors", "")).lower()
+    if not getattr(sys.stdout, "isatty", lambda: False)() or colors in ("nocolor", "no_color"):
+        return text
+    return f"\x1b[2m{text}\x1b[0m"
 
 
 def dry_run_bundle(request: dict, estimate: Optional[dict] = None) -> dict:

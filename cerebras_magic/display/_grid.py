@@ -204,11 +204,12 @@ def final_bundle(labels: Sequence[str], results: Sequence, rows: List[dict], col
                + "".join(_final_column(label, r, fmt) for label, r in zip(labels, results)) + "</div>")
     out.append(table_html(rows, columns))
     done = [(label, r) for label, r in zip(labels, results) if r.status != "error" and r.text.strip()]  # answers
+    silent = sum(1 for r in results if r.status != "error" and not r.text.strip())
+    silent_line = f"({silent} of {len(results)} gave no answer: not compared)" if silent and len(done) >= 2 else ""
     if len(done) >= 2:
         out.append(divergence_html([lab for lab, _ in done], [r.text for _, r in done]))
-        silent = sum(1 for r in results if r.status != "error" and not r.text.strip())
-        if silent:
-            out.append(f'<div class="cm-foot">({silent} of {len(results)} gave no answer: not compared)</div>')
+    if silent_line:
+        out.append(f'<div class="cm-foot">{silent_line}</div>')
     if any(r.token_logprobs for r in results):
         out.append(prob_lines_svg(list(labels), [r.token_logprobs for r in results]))
     out.append("</div>")
@@ -221,9 +222,8 @@ def final_bundle(labels: Sequence[str], results: Sequence, rows: List[dict], col
                     + f"\n── {col_footer(r)}")
     if len(done) >= 2:
         text.append(divergence_text([lab for lab, _ in done], [r.text for _, r in done]))
-    silent = sum(1 for r in results if r.status != "error" and not r.text.strip())
-    if silent and len(done) >= 2:
-        text.append(f"({silent} of {len(results)} gave no answer: not compared)")
+    if silent_line:
+        text.append(silent_line)
     return {"text/html": "".join(out), "text/plain": "\n\n".join(text)}
 
 

@@ -264,3 +264,9 @@ def fork_pieces(entries: list, top: int = FORK_ALTERNATIVES) -> list:
         if alts:
             out.append({"i": i, "position": p.position, "chosen": _visible(p.text), "alts": alts})
     return out
+
+
+def fork_label(entries: list, position: int, token: str) -> str:
+    """How a branch is named beside its original: where it departs, and with which token instead of which."""
+    chosen = entries[position]["token"] if 0 <= position < len(entries) else "?"
+    return f"fork at #{position}: {_visible(chosen)} → {_visible(token)}"

@@ -29,15 +29,11 @@ def note_bundle(r) -> dict:
             "text/plain": plain(note) + "\n── " + plain(foot)}
 
 
-def loop_line(totals: dict) -> str:
-    cost = f" · ${totals['cost_usd']:,.6f}" if totals.get("cost_usd") is not None else ""
-    return (f"the whole loop: {totals['requests']} requests · {totals['prompt_tokens']:,} → "
-            f"{totals['completion_tokens']:,} tokens{cost}")
-
-
 def loop_bundle(totals: dict) -> dict:
     """The loop's totals under its answer, whose footer counts only the last request."""
-    line = loop_line(totals)
+    cost = f" · ${totals['cost_usd']:,.6f}" if totals.get("cost_usd") is not None else ""
+    line = (f"the whole loop: {totals['requests']} requests · {totals['prompt_tokens']:,} → "
+            f"{totals['completion_tokens']:,} tokens{cost}")
     return {"text/html": f'{STYLE}<div class="cm-out"><div class="cm-foot">{html_text(line)}</div></div>',
             "text/plain": "── " + plain(line)}
 

@@ -17,7 +17,7 @@ from typing import Optional
 import anywidget
 import traitlets as T
 
-from ..display._heatmap import fork_pieces
+from ..display._heatmap import fork_label, fork_pieces
 from ._playground import _asset
 
 class ForkView(anywidget.AnyWidget):
@@ -72,9 +72,7 @@ class ForkView(anywidget.AnyWidget):
             self.status, self.error = "error", str(exc).splitlines()[0]
             return
         self.branches.append(branch)
-        original = self.result.token_logprobs[position]["token"] if 0 <= position < len(self.result.token_logprobs) else "?"
-        from ..display._heatmap import _visible
-        label = f"fork at #{position}: {_visible(original)} → {_visible(token)}"
+        label = fork_label(self.result.token_logprobs, position, token)
         grid = Comparison([self.result, branch], [{"model": self.result.model}, {"fork": position}], ["original", label])
         with self.hold_sync():
             self.branch = ""

@@ -291,7 +291,7 @@ class Playground(anywidget.AnyWidget):
         self._finish(gen, result, observer.updates, snap)
 
     def _fork_work(self, gen: int, cancel: Cancel, snap: dict, *, parent, position, token) -> None:
-        from ..display._heatmap import _visible
+        from ..display._heatmap import fork_label
         observer = _PanelObserver(self, gen, self._interval)
         try:
             branch = parent.fork(position, token, session=self.session, observers=[observer], errors="return",
@@ -299,9 +299,7 @@ class Playground(anywidget.AnyWidget):
         except Exception as exc:  # a bad position or token, a model that cannot fork: its one line
             self._publish(gen, error=str(exc).splitlines()[0], status="error", running=False)
             return
-        chosen = parent.token_logprobs[position]["token"]
-        self._finish(gen, branch, observer.updates, snap,
-                     label=f"fork at #{position}: {_visible(chosen)} → {_visible(token)}")
+        self._finish(gen, branch, observer.updates, snap, label=fork_label(parent.token_logprobs, position, token))
 
     def _publish(self, gen: int, **traits) -> bool:
         with self._lock:
