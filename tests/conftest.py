@@ -209,6 +209,32 @@ def jupyter_lab(tmp, env: dict):
     return jupyter_app(tmp, env, "lab")
 
 
+@contextlib.contextmanager
+def app_on_fake_server(tmp, app: str = "lab", **pace):
+    """A FakeServer (key "test-key", paced by `pace`) in this process and a Jupyter app whose kernels talk
+    to it, with the history in `tmp`; yields {url, tmp, fake, history, log}; both stopped afterwards."""
+    from cerebras_magic.testing import FakeServer
+    srv = FakeServer(api_key="test-key", **pace).start()
+    env = lab_env(tmp, CEREBRAS_API_KEY="test-key", CEREBRAS_BASE_URL=srv.base_url,
+                  CEREBRAS_MAGIC_HISTORY=str(tmp / "h.sqlite"))
+    try:
+        with jupyter_app(tmp, env, app) as url:
+            yield {"url": url, "tmp": tmp, "fake": srv, "history": tmp / "h.sqlite", "log": tmp / "jupyter.log"}
+    finally:
+        srv.stop()
+
+
+def wait_for(pred, timeout: float = 10.0) -> bool:
+    """Poll `pred` until it is true (True) or `timeout` seconds pass (False)."""
+    import time
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if pred():
+            return True
+        time.sleep(0.01)
+    return False
+
+
 # true once the current notebook's kernel is connected and idle (a cell can be run)
 KERNEL_IDLE = """() => {
     const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;

@@ -9,8 +9,7 @@ import pathlib
 
 import pytest
 
-from cerebras_magic.testing import FakeServer
-from tests.conftest import jupyter_lab, lab_env, notebook_page
+from tests.conftest import app_on_fake_server, notebook_page
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 NOTEBOOK = "explore.ipynb"
@@ -38,14 +37,8 @@ def shot(tmp_path, name: str) -> pathlib.Path:
 def lab(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("explore_lab")
     _write_notebook(tmp / NOTEBOOK)
-    srv = FakeServer(api_key="test-key", tokens_per_second=600, ttft=0.05).start()
-    env = lab_env(tmp, CEREBRAS_API_KEY="test-key", CEREBRAS_BASE_URL=srv.base_url,
-                  CEREBRAS_MAGIC_HISTORY=str(tmp / "h.sqlite"))
-    try:
-        with jupyter_lab(tmp, env) as url:
-            yield {"url": url, "tmp": tmp, "fake": srv, "log": tmp / "jupyter.log"}
-    finally:
-        srv.stop()
+    with app_on_fake_server(tmp, tokens_per_second=600, ttft=0.05) as lab:
+        yield lab
 
 
 CELL_SOURCE = "(i) => window.jupyterapp.shell.currentWidget.content.widgets[i].model.sharedModel.getSource()"

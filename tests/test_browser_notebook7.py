@@ -8,8 +8,7 @@ import pathlib
 
 import pytest
 
-from cerebras_magic.testing import FakeServer
-from tests.conftest import jupyter_app, lab_env, notebook_page
+from tests.conftest import app_on_fake_server, notebook_page
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 NOTEBOOK = "panel.ipynb"
@@ -44,14 +43,8 @@ def notebook7(tmp_path_factory):
     pytest.importorskip("notebook", minversion="7")
     tmp = tmp_path_factory.mktemp("explore_nb7")
     _write_notebook(tmp / NOTEBOOK)
-    srv = FakeServer(api_key="test-key", tokens_per_second=600, ttft=0.05).start()
-    env = lab_env(tmp, CEREBRAS_API_KEY="test-key", CEREBRAS_BASE_URL=srv.base_url,
-                  CEREBRAS_MAGIC_HISTORY=str(tmp / "h.sqlite"))
-    try:
-        with jupyter_app(tmp, env, app="notebook") as url:
-            yield {"url": url, "tmp": tmp, "fake": srv, "log": tmp / "jupyter.log"}
-    finally:
-        srv.stop()
+    with app_on_fake_server(tmp, "notebook", tokens_per_second=600, ttft=0.05) as lab:
+        yield lab
 
 
 @pytest.fixture(scope="module")

@@ -13,8 +13,7 @@ import time
 
 import pytest
 
-from cerebras_magic.testing import FakeServer
-from tests.conftest import jupyter_lab, lab_env
+from tests.conftest import app_on_fake_server
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 SCREENSHOT = ROOT / "docs" / "playground.png"
@@ -37,14 +36,8 @@ def lab(tmp_path_factory):
     """JupyterLab on a free loopback port, pointed at a paced FakeServer; always stopped by its PID."""
     tmp = tmp_path_factory.mktemp("playground_lab")
     _write_notebook(tmp / NOTEBOOK)
-    srv = FakeServer(api_key="test-key", tokens_per_second=SLOW_TPS, ttft=0.2).start()
-    env = lab_env(tmp, CEREBRAS_API_KEY="test-key", CEREBRAS_BASE_URL=srv.base_url,
-                  CEREBRAS_MAGIC_HISTORY=str(tmp / "h.sqlite"))
-    try:
-        with jupyter_lab(tmp, env) as url:
-            yield {"url": url, "tmp": tmp, "fake": srv, "history": tmp / "h.sqlite", "log": tmp / "jupyter.log"}
-    finally:
-        srv.stop()
+    with app_on_fake_server(tmp, tokens_per_second=SLOW_TPS, ttft=0.2) as lab:
+        yield lab
 
 
 # -- helpers -------------------------------------------------------------------------------------------

@@ -6,8 +6,7 @@ import pathlib
 
 import pytest
 
-from cerebras_magic.testing import FakeServer
-from tests.conftest import KERNEL_IDLE, jupyter_lab, lab_env
+from tests.conftest import KERNEL_IDLE, app_on_fake_server
 
 NOTEBOOK = "tools.ipynb"
 SCREENSHOT = pathlib.Path(__file__).resolve().parents[1] / "docs" / "tools.png"
@@ -30,14 +29,8 @@ def lab(tmp_path_factory):
     nb.cells += [nbformat.v4.new_code_cell(SETUP), nbformat.v4.new_code_cell(CELL)]
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(nb, str(tmp / NOTEBOOK))
-    srv = FakeServer(api_key="test-key", tokens_per_second=None).start()
-    env = lab_env(tmp, CEREBRAS_API_KEY="test-key", CEREBRAS_BASE_URL=srv.base_url,
-                  CEREBRAS_MAGIC_HISTORY=str(tmp / "h.sqlite"))
-    try:
-        with jupyter_lab(tmp, env) as url:
-            yield {"url": url, "tmp": tmp, "fake": srv, "log": tmp / "jupyter.log"}
-    finally:
-        srv.stop()
+    with app_on_fake_server(tmp, tokens_per_second=None) as lab:
+        yield lab
 
 
 

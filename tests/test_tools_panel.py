@@ -1,11 +1,11 @@
 """The playground's tool loop from Python (issue 16): the Tools field, each step listed, Approve/Deny as the
 buttons send them, Stop while a call waits, one-line errors, the copied cell."""
-import time
 
 import pytest
 
 import cerebras_magic as cm
 from cerebras_magic.display import final_bundle
+from tests.conftest import wait_for
 
 
 def get_weather(city: str) -> dict:
@@ -19,15 +19,6 @@ def panel(session):
     p = cm.Playground(session=session, load_models=False)
     yield p
     p.cancel()
-
-
-def wait_for(pred, timeout=10.0):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return True
-        time.sleep(0.01)
-    return False
 
 
 def click(panel, ok: bool):

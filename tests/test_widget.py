@@ -6,6 +6,7 @@ import pytest
 import cerebras_magic as cm
 from cerebras_magic.core import Session
 from tests.conftest import run as run_cell
+from tests.conftest import wait_for
 
 
 def _panel(session):
@@ -29,15 +30,6 @@ def slow_panel(fake_server_paced, tmp_path):
     yield p
     p.cancel()
     s.close()
-
-
-def wait_for(pred, timeout=10.0):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return True
-        time.sleep(0.01)
-    return False
 
 
 def test_models_run_stats_history(panel, fake_server):
